@@ -1,0 +1,105 @@
+"""Analyses and their registry: adding an analysis means writing one module that registers itself here.
+
+An analysis is a pure function ``run(graph, context) -> AnalysisResult``: no printing, no files. Its result
+carries the tables the scan writes (one CSV each), entity flags with reasons, summary figures for
+``summary.json`` and a section for the report.
+
+>>> [a.name for a in registered_analyses()][:3]
+['graph_summary', 'structure', 'data_quality']
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from graphrisk.config import Config
+from graphrisk.graph import EnterpriseGraph
+
+__all__ = [
+    "FLAG_COLUMNS",
+    "SEVERITIES",
+    "Analysis",
+    "AnalysisContext",
+    "AnalysisResult",
+    "ReportSection",
+    "empty_flags",
+    "register",
+    "registered_analyses",
+]
+
+FLAG_COLUMNS = ("entity_id", "flag", "severity", "reason", "evidence")
+SEVERITIES = ("high", "medium", "low")
+
+# Modules holding the built-in analyses; importing one registers it. A new analysis module is added here.
+BUILTIN_MODULES = (
+    "graphrisk.analysis.structure",
+    "graphrisk.analysis.quality",
+)
+
+
+def empty_flags() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=object) for c in FLAG_COLUMNS})
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """What the report shows for one analysis: text, figures and tables (already limited to what a person reads)."""
+
+    title: str
+    paragraphs: tuple[str, ...] = ()
+    figures: tuple[tuple[str, str], ...] = ()  # (label, value)
+    tables: tuple[tuple[str, pd.DataFrame], ...] = ()
+
+
+@dataclass(frozen=True)
+class AnalysisContext:
+    config: Config = field(default_factory=Config)
+    as_of: date = field(default_factory=date.today)
+    data_quality: dict[str, Any] = field(default_factory=dict)  # validation stats and reject counts
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    name: str
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # output name (no extension) → frame
+    flags: pd.DataFrame = field(default_factory=empty_flags)
+    summary: dict[str, Any] = field(default_factory=dict)
+    section: ReportSection | None = None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    name: str
+    title: str
+    description: str
+    order: int
+    run: Callable[[EnterpriseGraph, AnalysisContext], AnalysisResult]
+
+
+_REGISTRY: dict[str, Analysis] = {}
+
+
+def register(name: str, *, title: str, description: str, order: int
+             ) -> Callable[[Callable[[EnterpriseGraph, AnalysisContext], AnalysisResult]],
+                           Callable[[EnterpriseGraph, AnalysisContext], AnalysisResult]]:
+    """Register ``run`` as the analysis ``name``; the scan runs analyses by ascending ``order``."""
+
+    def decorate(run: Callable[[EnterpriseGraph, AnalysisContext], AnalysisResult]
+                 ) -> Callable[[EnterpriseGraph, AnalysisContext], AnalysisResult]:
+        _REGISTRY[name] = Analysis(name=name, title=title, description=description, order=order, run=run)
+        return run
+
+    return decorate
+
+
+def registered_analyses() -> list[Analysis]:
+    """Every registered analysis, built-in ones imported first, in run order."""
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+    return sorted(_REGISTRY.values(), key=lambda a: (a.order, a.name))

@@ -1,0 +1,1 @@
+"""The `graphrisk` command line: parse, call the library, write. Nothing else in graphrisk prints."""

@@ -1,0 +1,137 @@
+"""Configuration: `graphrisk.toml` in the data folder (optional) and every threshold with its meaning and source.
+
+A threshold is declared once here with its default, a one-line meaning and where the number comes from;
+``graphrisk config`` prints the effective values. A data folder's ``graphrisk.toml`` may override thresholds
+under ``[thresholds]`` and map a bank's own files and headers onto the schema under ``[tables.<name>]``::
+
+    [tables.enterprises]
+    file = "客户清单.xlsx"      # which file holds the table
+    sheet = "客户"              # spreadsheet sheet (default: the first)
+    encoding = "gbk"            # only when detection is not enough
+    percent_columns = []        # columns whose plain numbers are percentages
+    [tables.enterprises.columns]
+    "客户号" = "id"             # your header = schema column
+
+    [thresholds]
+    share_sum_tolerance = 0.01
+
+>>> Config().threshold("share_sum_tolerance")
+0.005
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from graphrisk.errors import ConfigError
+from graphrisk.schema import SCHEMA
+
+__all__ = ["CONFIG_FILE", "THRESHOLDS", "Config", "TableSource", "Threshold", "load_config"]
+
+CONFIG_FILE = "graphrisk.toml"
+
+
+@dataclass(frozen=True)
+class Threshold:
+    name: str
+    default: float
+    meaning: str
+    source: str
+
+
+THRESHOLDS: tuple[Threshold, ...] = (
+    Threshold("share_sum_tolerance", 0.005,
+              "Direct shares of one company may sum to 1 + this before a warning (rounding in registries).",
+              "graphrisk convention (issue 2): 0.5 percentage points"),
+    Threshold("large_component_size", 50.0,
+              "A connected component of the whole relation graph with at least this many enterprises is "
+              "reported as a large connected component.",
+              "graphrisk convention; tune to the portfolio"),
+    Threshold("hub_degree", 20.0,
+              "An enterprise with at least this many relations of one kind is reported as a hub in the "
+              "degree statistics.",
+              "graphrisk convention; tune to the portfolio"),
+)
+_THRESHOLD_BY_NAME = {t.name: t for t in THRESHOLDS}
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """Where one table comes from in a data folder, and how its headers map onto the schema."""
+
+    file: str | None = None
+    sheet: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    percent_columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    tables: dict[str, TableSource] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
+    pseudonym_key: str | None = None
+    path: str | None = None
+
+    def threshold(self, name: str) -> float:
+        if name in self.thresholds:
+            return self.thresholds[name]
+        return _THRESHOLD_BY_NAME[name].default
+
+    def source(self, table: str) -> TableSource:
+        return self.tables.get(table, TableSource())
+
+    def effective(self) -> list[dict[str, Any]]:
+        """Every threshold with its effective value, default, meaning and source."""
+        return [
+            {"name": t.name, "value": self.threshold(t.name), "default": t.default, "meaning": t.meaning,
+             "source": t.source, "overridden": t.name in self.thresholds}
+            for t in THRESHOLDS
+        ]
+
+
+def load_config(path: Path) -> Config:
+    """Read ``graphrisk.toml``; a missing file gives the defaults."""
+    if not path.exists():
+        return Config()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}). Fix the syntax; see the README's configuration "
+                          "section.") from None
+    tables: dict[str, TableSource] = {}
+    for name, spec in (raw.get("tables") or {}).items():
+        if name not in SCHEMA:
+            known = ", ".join(t.name for t in SCHEMA)
+            raise ConfigError(f"{path}: [tables.{name}] is not a table graphrisk knows. Use one of: {known}.")
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{path}: [tables.{name}] must be a table of settings.")
+        columns = {str(k): str(v) for k, v in (spec.get("columns") or {}).items()}
+        known_cols = set(SCHEMA[name].column_names)
+        for header, target in columns.items():
+            if target not in known_cols:
+                raise ConfigError(
+                    f"{path}: [tables.{name}.columns] maps '{header}' to '{target}', which is not a column of "
+                    f"{name}. Columns: {', '.join(sorted(known_cols))}."
+                )
+        unknown_keys = set(spec) - {"file", "sheet", "encoding", "delimiter", "columns", "percent_columns"}
+        if unknown_keys:
+            raise ConfigError(f"{path}: [tables.{name}] has unknown settings {sorted(unknown_keys)}.")
+        tables[name] = TableSource(
+            file=spec.get("file"), sheet=spec.get("sheet"), encoding=spec.get("encoding"),
+            delimiter=spec.get("delimiter"), columns=columns,
+            percent_columns=tuple(spec.get("percent_columns") or ()),
+        )
+    thresholds: dict[str, float] = {}
+    for name, value in (raw.get("thresholds") or {}).items():
+        if name not in _THRESHOLD_BY_NAME:
+            raise ConfigError(f"{path}: [thresholds] {name} is unknown. Known: {', '.join(_THRESHOLD_BY_NAME)}.")
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ConfigError(f"{path}: [thresholds] {name} must be a number, not {value!r}.")
+        thresholds[name] = float(value)
+    key = raw.get("pseudonym_key")
+    return Config(tables=tables, thresholds=thresholds, pseudonym_key=str(key) if key else None, path=str(path))
