@@ -1,0 +1,1 @@
+"""Report writers: the HTML report (and, later, network pictures)."""

@@ -1,0 +1,1 @@
+"""Graph stores. Only graphrisk.store.neo4j imports the Neo4j driver."""
