@@ -43,17 +43,25 @@ class Threshold:
 
 
 THRESHOLDS: tuple[Threshold, ...] = (
-    Threshold("share_sum_tolerance", 0.005,
-              "Direct shares of one company may sum to 1 + this before a warning (rounding in registries).",
-              "graphrisk convention (issue 2): 0.5 percentage points"),
-    Threshold("large_component_size", 50.0,
-              "A connected component of the whole relation graph with at least this many enterprises is "
-              "reported as a large connected component.",
-              "graphrisk convention; tune to the portfolio"),
-    Threshold("hub_degree", 20.0,
-              "An enterprise with at least this many relations of one kind is reported as a hub in the "
-              "degree statistics.",
-              "graphrisk convention; tune to the portfolio"),
+    Threshold(
+        "share_sum_tolerance",
+        0.005,
+        "Direct shares of one company may sum to 1 + this before a warning (rounding in registries).",
+        "graphrisk convention (issue 2): 0.5 percentage points",
+    ),
+    Threshold(
+        "large_component_size",
+        50.0,
+        "A connected component of the whole relation graph with at least this many enterprises is "
+        "reported as a large connected component.",
+        "graphrisk convention; tune to the portfolio",
+    ),
+    Threshold(
+        "hub_degree",
+        20.0,
+        "An enterprise with at least this many relations of one kind is reported as a hub in the degree statistics.",
+        "graphrisk convention; tune to the portfolio",
+    ),
 )
 _THRESHOLD_BY_NAME = {t.name: t for t in THRESHOLDS}
 
@@ -88,8 +96,14 @@ class Config:
     def effective(self) -> list[dict[str, Any]]:
         """Every threshold with its effective value, default, meaning and source."""
         return [
-            {"name": t.name, "value": self.threshold(t.name), "default": t.default, "meaning": t.meaning,
-             "source": t.source, "overridden": t.name in self.thresholds}
+            {
+                "name": t.name,
+                "value": self.threshold(t.name),
+                "default": t.default,
+                "meaning": t.meaning,
+                "source": t.source,
+                "overridden": t.name in self.thresholds,
+            }
             for t in THRESHOLDS
         ]
 
@@ -101,8 +115,9 @@ def load_config(path: Path) -> Config:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}). Fix the syntax; see the README's configuration "
-                          "section.") from None
+        raise ConfigError(
+            f"{path}: not valid TOML ({exc}). Fix the syntax; see the README's configuration section."
+        ) from None
     tables: dict[str, TableSource] = {}
     for name, spec in (raw.get("tables") or {}).items():
         if name not in SCHEMA:
@@ -122,8 +137,11 @@ def load_config(path: Path) -> Config:
         if unknown_keys:
             raise ConfigError(f"{path}: [tables.{name}] has unknown settings {sorted(unknown_keys)}.")
         tables[name] = TableSource(
-            file=spec.get("file"), sheet=spec.get("sheet"), encoding=spec.get("encoding"),
-            delimiter=spec.get("delimiter"), columns=columns,
+            file=spec.get("file"),
+            sheet=spec.get("sheet"),
+            encoding=spec.get("encoding"),
+            delimiter=spec.get("delimiter"),
+            columns=columns,
             percent_columns=tuple(spec.get("percent_columns") or ()),
         )
     thresholds: dict[str, float] = {}

@@ -51,11 +51,13 @@ class EnterpriseGraph:
         self.node_ids: np.ndarray = ids
         self._index = pd.Index(ids)
         kinds = np.array(["enterprise"] * len(ent) + ["person"] * len(per), dtype=object)
-        self.nodes = pd.DataFrame({
-            "id": ids,
-            "kind": kinds,
-            "name": np.concatenate([ent["name"].to_numpy(dtype=object), per["name"].to_numpy(dtype=object)]),
-        })
+        self.nodes = pd.DataFrame(
+            {
+                "id": ids,
+                "kind": kinds,
+                "name": np.concatenate([ent["name"].to_numpy(dtype=object), per["name"].to_numpy(dtype=object)]),
+            }
+        )
         self._edges: dict[str, pd.DataFrame] = {}
         for table in SCHEMA.relation_tables:
             frame = tables[table.name]
@@ -106,8 +108,7 @@ class EnterpriseGraph:
         key = (relation, weight)
         if key not in self._adjacency:
             e = self.edges(relation)
-            data = (np.ones(len(e)) if weight is None
-                    else e[weight].astype("float64").fillna(0.0).to_numpy())
+            data = np.ones(len(e)) if weight is None else e[weight].astype("float64").fillna(0.0).to_numpy()
             n = self.n_nodes
             m = sp.coo_array((data, (e["src"].to_numpy(), e["dst"].to_numpy())), shape=(n, n)).tocsr()
             m.sum_duplicates()
@@ -140,8 +141,9 @@ class EnterpriseGraph:
             np.add.at(out, self.index_of(exp["borrower_id"]), exp["ead"].to_numpy(dtype="float64"))
         return out
 
-    def to_networkx(self, relations: Sequence[str] | None = None,
-                    nodes: Iterable[str] | None = None) -> nx.MultiDiGraph:
+    def to_networkx(
+        self, relations: Sequence[str] | None = None, nodes: Iterable[str] | None = None
+    ) -> nx.MultiDiGraph:
         """A networkx MultiDiGraph keyed by external ids, with node and edge attributes.
 
         ``relations`` limits the relations (all by default); ``nodes`` limits to an induced subgraph. Meant
@@ -154,11 +156,15 @@ class EnterpriseGraph:
             keep[self.index_of(list(nodes))] = True
         g = nx.MultiDiGraph()
         node_frame = self.nodes if keep is None else self.nodes[keep]
-        ent = self.enterprises.set_index("id")
+        ent_records: dict[str, dict[str, Any]] = {
+            str(r["id"]): {str(k): v for k, v in r.items() if k != "id"}
+            for r in self.enterprises.to_dict("records")
+            if keep is None or keep[self.node(str(r["id"]))]
+        }
         for row in node_frame.itertuples(index=False):
             attrs: dict[str, Any] = {"kind": row.kind, "name": row.name}
             if row.kind == "enterprise":
-                rec = ent.loc[row.id]
+                rec: dict[str, Any] = ent_records[str(row.id)]
                 attrs.update({k: _plain(v) for k, v in rec.items() if not _is_missing(v)})
             g.add_node(row.id, **attrs)
         for r in rels:
@@ -168,9 +174,9 @@ class EnterpriseGraph:
             src = self.node_ids[e["src"].to_numpy()]
             dst = self.node_ids[e["dst"].to_numpy()]
             attrs_frame = e.drop(columns=["src", "dst"])
-            for s, d, rec in zip(src, dst, attrs_frame.to_dict("records"), strict=True):
-                g.add_edge(s, d, key=None, relation=r,
-                           **{k: _plain(v) for k, v in rec.items() if not _is_missing(v)})
+            for s, d, erec in zip(src, dst, attrs_frame.to_dict("records"), strict=True):
+                props = {str(k): _plain(v) for k, v in erec.items() if not _is_missing(v)}
+                g.add_edge(s, d, key=None, relation=r, **props)
         return g
 
     def summary(self) -> dict[str, Any]:
@@ -179,8 +185,8 @@ class EnterpriseGraph:
             "nodes": int(self.n_nodes),
             "enterprises": int(self.n_enterprises),
             "persons": int(self.n_persons),
-            "edges": {r: int(len(self.edges(r))) for r in RELATIONS},
-            "facilities": int(len(self.tables["exposures"])),
+            "edges": {r: len(self.edges(r)) for r in RELATIONS},
+            "facilities": len(self.tables["exposures"]),
             "total_ead": float(self.ead.sum()),
         }
 

@@ -39,8 +39,13 @@ class ScanResult:
         return {s: int(counts.get(s, 0)) for s in SEVERITIES}
 
 
-def run_scan(graph: EnterpriseGraph, context: AnalysisContext, *, only: Sequence[str] | None = None,
-             progress: Callable[[str], None] | None = None) -> ScanResult:
+def run_scan(
+    graph: EnterpriseGraph,
+    context: AnalysisContext,
+    *,
+    only: Sequence[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ScanResult:
     """Run the registered analyses (all, or those named in ``only``) in order."""
     say = progress or (lambda _m: None)
     results: list[AnalysisResult] = []
@@ -56,7 +61,11 @@ def run_scan(graph: EnterpriseGraph, context: AnalysisContext, *, only: Sequence
     flags = pd.concat(parts, ignore_index=True) if parts else empty_flags().assign(analysis=pd.Series(dtype=object))
     order = {s: i for i, s in enumerate(SEVERITIES)}
     if len(flags):
-        flags = flags.assign(_o=flags["severity"].map(order)).sort_values(
-            ["_o", "flag", "entity_id"], kind="stable").drop(columns="_o").reset_index(drop=True)
+        flags = (
+            flags.assign(_o=flags["severity"].map(order))
+            .sort_values(["_o", "flag", "entity_id"], kind="stable")
+            .drop(columns="_o")
+            .reset_index(drop=True)
+        )
     flags = flags[[*FLAG_COLUMNS, "analysis"]]
     return ScanResult(results=tuple(results), flags=flags, timings=tuple(timings))

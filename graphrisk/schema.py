@@ -187,27 +187,79 @@ ENTERPRISES = Table(
     required=True,
     file_aliases=("enterprise", "companies", "company", "firms", "企业", "企业信息", "企业名录"),
     columns=(
-        _c("id", "id", "Key of the enterprise everywhere (the USCC where there is one).", "enterprise_id",
-           "company_id", "企业编号", "企业ID", "主体编号", required=True),
+        _c(
+            "id",
+            "id",
+            "Key of the enterprise everywhere (the USCC where there is one).",
+            "enterprise_id",
+            "company_id",
+            "企业编号",
+            "企业ID",
+            "主体编号",
+            required=True,
+        ),
         _c("name", "text", "Registered name.", "company_name", "企业名称", "公司名称", "名称", required=True),
-        _c("uscc", "text", "Unified social credit code (统一社会信用代码, GB 32100-2015); check character verified.",
-           "统一社会信用代码", "社会信用代码", "信用代码"),
+        _c(
+            "uscc",
+            "text",
+            "Unified social credit code (统一社会信用代码, GB 32100-2015); check character verified.",
+            "统一社会信用代码",
+            "社会信用代码",
+            "信用代码",
+        ),
         _c("status", "text", "Registry status (存续, 在业, 吊销, 注销 …).", "登记状态", "经营状态", "企业状态"),
         _c("industry", "text", "Industry (GB/T 4754 section or name).", "行业", "所属行业", "国标行业"),
         _c("region", "text", "Region (province / city / district).", "地区", "所属地区", "区域", "省份"),
         _c("established", "date", "Date of establishment.", "成立日期", "注册日期"),
-        _c("registered_capital", "amount", "Registered capital, CNY.", "注册资本",
-           unit_aliases=_AMOUNT_UNITS("注册资本"), min=0.0),
-        _c("net_assets", "amount", "Net assets (owners' equity), CNY; may be negative.", "净资产",
-           unit_aliases=_AMOUNT_UNITS("净资产")),
-        _c("total_assets", "amount", "Total assets, CNY.", "总资产", "资产总额",
-           unit_aliases=_AMOUNT_UNITS("总资产"), min=0.0),
-        _c("total_liabilities", "amount", "Total liabilities, CNY.", "总负债", "负债总额",
-           unit_aliases=_AMOUNT_UNITS("总负债"), min=0.0),
-        _c("revenue", "amount", "Annual revenue, CNY.", "营业收入", "营收",
-           unit_aliases=_AMOUNT_UNITS("营业收入"), min=0.0),
-        _c("pd", "probability", "One-year probability of default from the bank's rating model, in [0, 1].",
-           "违约概率", "PD"),
+        _c(
+            "registered_capital",
+            "amount",
+            "Registered capital, CNY.",
+            "注册资本",
+            unit_aliases=_AMOUNT_UNITS("注册资本"),
+            min=0.0,
+        ),
+        _c(
+            "net_assets",
+            "amount",
+            "Net assets (owners' equity), CNY; may be negative.",
+            "净资产",
+            unit_aliases=_AMOUNT_UNITS("净资产"),
+        ),
+        _c(
+            "total_assets",
+            "amount",
+            "Total assets, CNY.",
+            "总资产",
+            "资产总额",
+            unit_aliases=_AMOUNT_UNITS("总资产"),
+            min=0.0,
+        ),
+        _c(
+            "total_liabilities",
+            "amount",
+            "Total liabilities, CNY.",
+            "总负债",
+            "负债总额",
+            unit_aliases=_AMOUNT_UNITS("总负债"),
+            min=0.0,
+        ),
+        _c(
+            "revenue",
+            "amount",
+            "Annual revenue, CNY.",
+            "营业收入",
+            "营收",
+            unit_aliases=_AMOUNT_UNITS("营业收入"),
+            min=0.0,
+        ),
+        _c(
+            "pd",
+            "probability",
+            "One-year probability of default from the bank's rating model, in [0, 1].",
+            "违约概率",
+            "PD",
+        ),
         _c("rating", "text", "Internal or external rating grade.", "评级", "信用评级", "内部评级"),
         _c("defaulted", "bool", "Already in default.", "是否违约", "违约"),
         _c("listed", "bool", "Listed company.", "是否上市", "上市"),
@@ -226,12 +278,27 @@ PERSONS = Table(
     key=("id",),
     file_aliases=("person", "people", "individuals", "自然人", "人员", "个人"),
     columns=(
-        _c("id", "id", "Key of the person; a resident ID number used as key is pseudonymised too.",
-           "person_id", "人员编号", "自然人编号", required=True),
-        _c("name", "text", "Name (masked in pictures unless asked).", "姓名", "名称", required=True,
-           personal=True),
-        _c("id_number", "text", "Resident ID number (GB 11643); replaced at load by a keyed pseudonym.",
-           "身份证号", "身份证号码", "证件号码", personal=True, pseudonymise=True, stored_as="id_pseudonym"),
+        _c(
+            "id",
+            "id",
+            "Key of the person; a resident ID number used as key is pseudonymised too.",
+            "person_id",
+            "人员编号",
+            "自然人编号",
+            required=True,
+        ),
+        _c("name", "text", "Name (masked in pictures unless asked).", "姓名", "名称", required=True, personal=True),
+        _c(
+            "id_number",
+            "text",
+            "Resident ID number (GB 11643); replaced at load by a keyed pseudonym.",
+            "身份证号",
+            "身份证号码",
+            "证件号码",
+            personal=True,
+            pseudonymise=True,
+            stored_as="id_pseudonym",
+        ),
         _c("address", "text", "Address.", "住址", "地址", personal=True),
         _c("phone", "text", "Phone.", "电话", "手机", "联系电话", personal=True),
     ),
@@ -248,19 +315,60 @@ SHAREHOLDINGS = Table(
     key=("holder_id", "company_id"),
     file_aliases=("ownership", "shareholders", "holdings", "股东", "股权", "股东信息", "持股"),
     columns=(
-        _c("holder_id", "id", "The holder: an enterprise or a person id.", "shareholder_id", "股东编号",
-           "股东", "股东ID", required=True, references=("enterprises", "persons")),
-        _c("company_id", "id", "The company whose shares are held.", "企业编号", "被投资企业", "公司编号",
-           "企业ID", required=True, references=("enterprises",)),
-        _c("share", "share", "Share of equity held directly, a fraction in [0, 1].", "持股比例", "出资比例",
-           "股权比例", required=True, percent_aliases=("share_pct", "share_percent", "持股比例(%)",
-                                                       "出资比例(%)"), min=0.0, max=1.0),
-        _c("voting_share", "share", "Share of voting rights, when it differs from equity.", "表决权比例",
-           percent_aliases=("voting_share_pct", "表决权比例(%)"), min=0.0, max=1.0),
+        _c(
+            "holder_id",
+            "id",
+            "The holder: an enterprise or a person id.",
+            "shareholder_id",
+            "股东编号",
+            "股东",
+            "股东ID",
+            required=True,
+            references=("enterprises", "persons"),
+        ),
+        _c(
+            "company_id",
+            "id",
+            "The company whose shares are held.",
+            "企业编号",
+            "被投资企业",
+            "公司编号",
+            "企业ID",
+            required=True,
+            references=("enterprises",),
+        ),
+        _c(
+            "share",
+            "share",
+            "Share of equity held directly, a fraction in [0, 1].",
+            "持股比例",
+            "出资比例",
+            "股权比例",
+            required=True,
+            percent_aliases=("share_pct", "share_percent", "持股比例(%)", "出资比例(%)"),
+            min=0.0,
+            max=1.0,
+        ),
+        _c(
+            "voting_share",
+            "share",
+            "Share of voting rights, when it differs from equity.",
+            "表决权比例",
+            percent_aliases=("voting_share_pct", "表决权比例(%)"),
+            min=0.0,
+            max=1.0,
+        ),
         _c("share_min", "share", "Lower bound when only a range is known.", "持股比例下限", min=0.0, max=1.0),
         _c("share_max", "share", "Upper bound when only a range is known.", "持股比例上限", min=0.0, max=1.0),
-        _c("amount", "amount", "Subscribed capital, CNY.", "认缴出资额", "出资额",
-           unit_aliases=_AMOUNT_UNITS("认缴出资额"), min=0.0),
+        _c(
+            "amount",
+            "amount",
+            "Subscribed capital, CNY.",
+            "认缴出资额",
+            "出资额",
+            unit_aliases=_AMOUNT_UNITS("认缴出资额"),
+            min=0.0,
+        ),
         _c("as_of", "date", "Date the holding was observed.", "日期", "截止日期"),
     ),
 )
@@ -277,18 +385,34 @@ OFFICERS = Table(
     file_aliases=("officer", "management", "key_persons", "高管", "主要人员", "董监高"),
     columns=(
         _c("person_id", "id", "The person.", "人员编号", "自然人编号", required=True, references=("persons",)),
-        _c("company_id", "id", "The company.", "企业编号", "公司编号", "企业ID", required=True,
-           references=("enterprises",)),
-        _c("role", "enum", "Position.", "职务", "职位", required=True, enum=(
-            ("legal_representative", ("法定代表人", "法人代表", "法人", "legal representative")),
-            ("chairman", ("董事长", "执行董事")),
-            ("director", ("董事",)),
-            ("supervisor", ("监事", "监事会主席")),
-            ("manager", ("经理", "总经理", "general manager", "ceo")),
-            ("finance_head", ("财务负责人", "财务总监", "cfo", "finance head")),
-            ("secretary", ("董事会秘书", "董秘")),
-            ("other", ("其他",)),
-        )),
+        _c(
+            "company_id",
+            "id",
+            "The company.",
+            "企业编号",
+            "公司编号",
+            "企业ID",
+            required=True,
+            references=("enterprises",),
+        ),
+        _c(
+            "role",
+            "enum",
+            "Position.",
+            "职务",
+            "职位",
+            required=True,
+            enum=(
+                ("legal_representative", ("法定代表人", "法人代表", "法人", "legal representative")),
+                ("chairman", ("董事长", "执行董事")),
+                ("director", ("董事",)),
+                ("supervisor", ("监事", "监事会主席")),
+                ("manager", ("经理", "总经理", "general manager", "ceo")),
+                ("finance_head", ("财务负责人", "财务总监", "cfo", "finance head")),
+                ("secretary", ("董事会秘书", "董秘")),
+                ("other", ("其他",)),
+            ),
+        ),
     ),
 )
 
@@ -303,19 +427,56 @@ GUARANTEES = Table(
     key=("guarantor_id", "borrower_id", "loan_id", "start_date"),
     file_aliases=("guarantee", "担保", "担保信息", "担保关系"),
     columns=(
-        _c("guarantor_id", "id", "The guarantor (担保人).", "担保人", "担保人编号", "担保方", required=True,
-           references=("enterprises",)),
-        _c("borrower_id", "id", "The borrower (被担保人).", "被担保人", "被担保人编号", "借款人",
-           "被担保方", required=True, references=("enterprises",)),
-        _c("amount", "amount", "Guaranteed amount, CNY.", "担保金额", required=True,
-           unit_aliases=_AMOUNT_UNITS("担保金额"), min=0.0),
-        _c("loan_id", "text", "The loan guaranteed; several guarantors of one loan form a joint guarantee.",
-           "贷款编号", "借据号", "合同编号"),
-        _c("kind", "enum", "Form of the guarantee.", "担保方式", "担保类型", enum=(
-            ("guarantee", ("保证", "保证担保", "连带责任保证")),
-            ("mortgage", ("抵押",)),
-            ("pledge", ("质押",)),
-        )),
+        _c(
+            "guarantor_id",
+            "id",
+            "The guarantor (担保人).",
+            "担保人",
+            "担保人编号",
+            "担保方",
+            required=True,
+            references=("enterprises",),
+        ),
+        _c(
+            "borrower_id",
+            "id",
+            "The borrower (被担保人).",
+            "被担保人",
+            "被担保人编号",
+            "借款人",
+            "被担保方",
+            required=True,
+            references=("enterprises",),
+        ),
+        _c(
+            "amount",
+            "amount",
+            "Guaranteed amount, CNY.",
+            "担保金额",
+            required=True,
+            unit_aliases=_AMOUNT_UNITS("担保金额"),
+            min=0.0,
+        ),
+        _c(
+            "loan_id",
+            "text",
+            "The loan guaranteed; several guarantors of one loan form a joint guarantee.",
+            "贷款编号",
+            "借据号",
+            "合同编号",
+        ),
+        _c(
+            "kind",
+            "enum",
+            "Form of the guarantee.",
+            "担保方式",
+            "担保类型",
+            enum=(
+                ("guarantee", ("保证", "保证担保", "连带责任保证")),
+                ("mortgage", ("抵押",)),
+                ("pledge", ("质押",)),
+            ),
+        ),
         _c("start_date", "date", "First day the guarantee is in force.", "起始日", "开始日期", "担保起始日"),
         _c("end_date", "date", "Last day the guarantee is in force.", "到期日", "结束日期", "担保到期日"),
         _c("currency", "text", "ISO currency code (CNY when empty).", "币种"),
@@ -333,16 +494,46 @@ SUPPLY_LINKS = Table(
     key=("supplier_id", "customer_id", "year"),
     file_aliases=("supply", "supply_chain", "trade", "供应链", "供应商", "购销"),
     columns=(
-        _c("supplier_id", "id", "The supplier.", "供应商", "供应商编号", "卖方", required=True,
-           references=("enterprises",)),
-        _c("customer_id", "id", "The customer.", "客户", "客户编号", "买方", required=True,
-           references=("enterprises",)),
-        _c("amount", "amount", "Annual sales from supplier to customer, CNY.", "交易金额", "金额",
-           unit_aliases=_AMOUNT_UNITS("交易金额"), min=0.0),
-        _c("share_of_supplier_revenue", "share", "This customer's share of the supplier's revenue.",
-           "占供应商收入比例", percent_aliases=("占供应商收入比例(%)",), min=0.0, max=1.0),
-        _c("share_of_customer_purchases", "share", "This supplier's share of the customer's purchases.",
-           "占客户采购比例", percent_aliases=("占客户采购比例(%)",), min=0.0, max=1.0),
+        _c(
+            "supplier_id",
+            "id",
+            "The supplier.",
+            "供应商",
+            "供应商编号",
+            "卖方",
+            required=True,
+            references=("enterprises",),
+        ),
+        _c(
+            "customer_id", "id", "The customer.", "客户", "客户编号", "买方", required=True, references=("enterprises",)
+        ),
+        _c(
+            "amount",
+            "amount",
+            "Annual sales from supplier to customer, CNY.",
+            "交易金额",
+            "金额",
+            unit_aliases=_AMOUNT_UNITS("交易金额"),
+            min=0.0,
+        ),
+        _c(
+            "share_of_supplier_revenue",
+            "share",
+            "This customer's share of the supplier's revenue.",
+            "占供应商收入比例",
+            percent_aliases=("占供应商收入比例(%)",),
+            min=0.0,
+            max=1.0,
+        ),
+        _c(
+            "share_of_customer_purchases",
+            "share",
+            "This supplier's share of the customer's purchases.",
+            "占客户采购比例",
+            percent_aliases=("占客户采购比例(%)",),
+            min=0.0,
+            max=1.0,
+        ),
         _c("year", "int", "Year of the figures.", "年度", "年份", min=1900.0, max=2200.0),
     ),
 )
@@ -357,10 +548,27 @@ EXPOSURES = Table(
     key=("borrower_id", "facility_id"),
     file_aliases=("exposure", "loans", "facilities", "授信", "敞口", "贷款"),
     columns=(
-        _c("borrower_id", "id", "The borrower.", "借款人", "客户编号", "借款人编号", required=True,
-           references=("enterprises",)),
-        _c("ead", "amount", "Exposure at default, CNY.", "风险暴露", "敞口", "授信余额", required=True,
-           unit_aliases=_AMOUNT_UNITS("风险暴露"), min=0.0),
+        _c(
+            "borrower_id",
+            "id",
+            "The borrower.",
+            "借款人",
+            "客户编号",
+            "借款人编号",
+            required=True,
+            references=("enterprises",),
+        ),
+        _c(
+            "ead",
+            "amount",
+            "Exposure at default, CNY.",
+            "风险暴露",
+            "敞口",
+            "授信余额",
+            required=True,
+            unit_aliases=_AMOUNT_UNITS("风险暴露"),
+            min=0.0,
+        ),
         _c("lgd", "probability", "Loss given default, in [0, 1].", "违约损失率"),
         _c("facility_id", "text", "Facility or loan id.", "授信编号", "贷款编号", "借据号"),
     ),
@@ -389,22 +597,16 @@ def render_cypher() -> dict[str, str]:
     """
     header = "// Generated from graphrisk/schema.py by `python -m graphrisk.schema --write-cypher`. Do not edit.\n"
     out: dict[str, str] = {}
-    constraints = [
-        f"CREATE CONSTRAINT entity_id IF NOT EXISTS FOR (n:{ENTITY_LABEL}) REQUIRE n.id IS UNIQUE;"
-    ]
+    constraints = [f"CREATE CONSTRAINT entity_id IF NOT EXISTS FOR (n:{ENTITY_LABEL}) REQUIRE n.id IS UNIQUE;"]
     for t in SCHEMA:
         if t.kind == "node":
-            constraints.append(
-                f"CREATE CONSTRAINT {t.name}_id IF NOT EXISTS FOR (n:{t.label}) REQUIRE n.id IS UNIQUE;"
-            )
+            constraints.append(f"CREATE CONSTRAINT {t.name}_id IF NOT EXISTS FOR (n:{t.label}) REQUIRE n.id IS UNIQUE;")
         elif t.kind == "facility":
             constraints.append(
                 f"CREATE CONSTRAINT {t.name}_key IF NOT EXISTS FOR (n:{t.label}) REQUIRE n.key IS UNIQUE;"
             )
         else:
-            constraints.append(
-                f"CREATE INDEX {t.name}_key IF NOT EXISTS FOR ()-[r:{t.rel_type}]-() ON (r.key);"
-            )
+            constraints.append(f"CREATE INDEX {t.name}_key IF NOT EXISTS FOR ()-[r:{t.rel_type}]-() ON (r.key);")
     out["schema/constraints.cypher"] = header + "\n".join(constraints) + "\n"
 
     for t in SCHEMA:
@@ -416,9 +618,7 @@ def render_cypher() -> dict[str, str]:
                 "RETURN count(*) AS rows;\n"
             )
             cols = ", ".join(f"n.{p} AS {p}" for p in props)
-            out[f"export/{t.name}.cypher"] = (
-                f"{header}MATCH (n:{t.label})\nRETURN {cols}\nORDER BY n.id;\n"
-            )
+            out[f"export/{t.name}.cypher"] = f"{header}MATCH (n:{t.label})\nRETURN {cols}\nORDER BY n.id;\n"
         elif t.kind == "facility":
             sets = ",\n    ".join(f"f.{p} = row.{p}" for p in props)
             out[f"load/{t.name}.cypher"] = (
@@ -428,8 +628,7 @@ def render_cypher() -> dict[str, str]:
             )
             cols = ", ".join(f"f.{p} AS {p}" for p in props)
             out[f"export/{t.name}.cypher"] = (
-                f"{header}MATCH (:{ENTERPRISES.label})-[:{t.rel_type}]->(f:{t.label})\nRETURN {cols}\n"
-                "ORDER BY f.key;\n"
+                f"{header}MATCH (:{ENTERPRISES.label})-[:{t.rel_type}]->(f:{t.label})\nRETURN {cols}\nORDER BY f.key;\n"
             )
         else:
             src_label = _endpoint_label(t.column(t.source))
@@ -442,8 +641,7 @@ def render_cypher() -> dict[str, str]:
             )
             cols = ", ".join([f"a.id AS {t.source}", f"b.id AS {t.target}"] + [f"r.{p} AS {p}" for p in props])
             out[f"export/{t.name}.cypher"] = (
-                f"{header}MATCH (a:{src_label})-[r:{t.rel_type}]->(b:{dst_label})\nRETURN {cols}\n"
-                "ORDER BY r.key;\n"
+                f"{header}MATCH (a:{src_label})-[r:{t.rel_type}]->(b:{dst_label})\nRETURN {cols}\nORDER BY r.key;\n"
             )
     return out
 
@@ -466,23 +664,26 @@ def render_markdown() -> str:
     ]
     for t in SCHEMA:
         where = (
-            f"node `:{t.label}`" if t.kind == "node"
-            else f"`(:{t.source})-[:{t.rel_type}]->(:{t.target})`" if t.kind == "relation"
+            f"node `:{t.label}`"
+            if t.kind == "node"
+            else f"`(:{t.source})-[:{t.rel_type}]->(:{t.target})`"
+            if t.kind == "relation"
             else f"node `:{t.label}` linked by `[:{t.rel_type}]`"
         )
         lines += [
             f"### `{t.name}`{' (required)' if t.required else ''}",
             "",
-            f"{t.description} Key: {', '.join(t.key)}. In Neo4j: {where}. File names: "
-            f"{', '.join(t.file_aliases)}.",
+            f"{t.description} Key: {', '.join(t.key)}. In Neo4j: {where}. File names: {', '.join(t.file_aliases)}.",
             "",
             "| column | type | meaning | other headers |",
             "|---|---|---|---|",
         ]
         for c in t.columns:
-            others = list(c.aliases) + [f"{a} (percent)" for a in c.percent_aliases] + [
-                f"{a} (×{m:g})" for a, m in c.unit_aliases
-            ]
+            others = (
+                list(c.aliases)
+                + [f"{a} (percent)" for a in c.percent_aliases]
+                + [f"{a} (×{m:g})" for a, m in c.unit_aliases]
+            )
             rng = ""
             if c.min is not None or c.max is not None:
                 rng = f" Range [{'' if c.min is None else f'{c.min:g}'}, {'' if c.max is None else f'{c.max:g}'}]."

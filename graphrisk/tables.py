@@ -113,8 +113,7 @@ class Tables:
         for t in SCHEMA:
             if t.name not in self.frames:
                 self.frames[t.name] = empty_frame(t)
-            self.stats.setdefault(t.name, TableStats(rows=len(self.frames[t.name]),
-                                                     accepted=len(self.frames[t.name])))
+            self.stats.setdefault(t.name, TableStats(rows=len(self.frames[t.name]), accepted=len(self.frames[t.name])))
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return self.frames[name]
@@ -165,6 +164,6 @@ def table_digest(table: Table, frame: pd.DataFrame) -> str:
     if len(strings) == 0:
         return hashlib.sha256(b"").hexdigest()
     cols = [strings[c].astype(str) for c in strings.columns]
-    lines = cols[0].str.cat(cols[1:], sep="\x1f") if len(cols) > 1 else cols[0]
+    lines = cols[0].str.cat(cols[1:], sep="\x1f") if len(cols) > 1 else cols[0]  # type: ignore[arg-type]
     body = "\n".join(sorted(lines.tolist()))
     return hashlib.sha256(body.encode()).hexdigest()

@@ -102,8 +102,5 @@ def pseudonymise(values: pd.Series, key: bytes) -> pd.Series:
     """A keyed pseudonym (HMAC-SHA256) for each value: stable for one key, not reversible without it."""
     compact = compact_identifier(values.astype(str))
     unique = compact.unique()
-    mapping = {
-        v: "PSN-" + hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest()[:24] for v in unique
-    }
+    mapping = {v: "PSN-" + hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest()[:24] for v in unique}
     return compact.map(mapping)
-

@@ -50,13 +50,12 @@ def find_table_file(data_dir: Path, table: Table, source: TableSource) -> Path |
         return path
     names = {n.casefold() for n in (table.name, *table.file_aliases)}
     found = sorted(
-        p for p in data_dir.iterdir()
-        if p.is_file() and p.suffix.casefold() in SUFFIXES and p.stem.casefold() in names
+        p for p in data_dir.iterdir() if p.is_file() and p.suffix.casefold() in SUFFIXES and p.stem.casefold() in names
     )
     if len(found) > 1:
         raise ConfigError(
             f"{data_dir}: several files could hold table '{table.name}': {', '.join(p.name for p in found)}. "
-            f"Keep one, or name it in graphrisk.toml under [tables.{table.name}] file = \"...\"."
+            f'Keep one, or name it in graphrisk.toml under [tables.{table.name}] file = "...".'
         )
     return found[0] if found else None
 
@@ -75,8 +74,15 @@ def _read_text_table(path: Path, source: TableSource) -> tuple[pd.DataFrame, str
         delimiter = source.delimiter or ("\t" if path.suffix.casefold() == ".tsv" else _sniff_delimiter(path, enc))
         try:
             frame = pd.read_csv(
-                path, sep=delimiter, dtype=str, encoding=enc, keep_default_na=False, na_filter=False,
-                skip_blank_lines=False, engine="c", quoting=csv.QUOTE_MINIMAL,
+                path,
+                sep=delimiter,
+                dtype=str,
+                encoding=enc,
+                keep_default_na=False,
+                na_filter=False,
+                skip_blank_lines=False,
+                engine="c",
+                quoting=csv.QUOTE_MINIMAL,
             )
             return frame, enc
         except UnicodeDecodeError as exc:
@@ -85,13 +91,17 @@ def _read_text_table(path: Path, source: TableSource) -> tuple[pd.DataFrame, str
         except LookupError:
             raise ConfigError(f"graphrisk.toml: encoding '{enc}' for {path.name} is unknown to Python.") from None
         except (pd.errors.ParserError, ValueError) as exc:
-            raise InputFileError(str(path), f"cannot be parsed as a delimited table ({exc})",
-                                 "check the delimiter and quoting, or set delimiter in graphrisk.toml") from None
+            raise InputFileError(
+                str(path),
+                f"cannot be parsed as a delimited table ({exc})",
+                "check the delimiter and quoting, or set delimiter in graphrisk.toml",
+            ) from None
         except pd.errors.EmptyDataError:
             raise InputFileError(str(path), "is empty (no header line)", "write the header line") from None
     raise InputFileError(
-        str(path), f"is neither UTF-8 nor GBK/GB18030 text ({last_error})",
-        "save it as UTF-8, or set encoding = \"...\" for this table in graphrisk.toml",
+        str(path),
+        f"is neither UTF-8 nor GBK/GB18030 text ({last_error})",
+        'save it as UTF-8, or set encoding = "..." for this table in graphrisk.toml',
     )
 
 
@@ -128,8 +138,9 @@ def read_raw_table(data_dir: Path, table: Table, config: Config) -> RawTable | N
     except (InputFileError, ConfigError):
         raise
     except Exception as exc:  # pyarrow, openpyxl and zipfile each raise their own kinds for a corrupt file
-        raise InputFileError(str(path), f"cannot be read ({exc})",
-                             "export it again as CSV (UTF-8) or XLSX and check the sheet name") from None
+        raise InputFileError(
+            str(path), f"cannot be read ({exc})", "export it again as CSV (UTF-8) or XLSX and check the sheet name"
+        ) from None
     lines = np.arange(len(frame), dtype=np.int64) + 2
     frame = frame.astype(object)
 
@@ -151,7 +162,8 @@ def read_raw_table(data_dir: Path, table: Table, config: Config) -> RawTable | N
         if target in mapped.values():
             first = next(h for h, t in mapped.items() if t == target)
             raise InputFileError(
-                str(path), f"headers '{first}' and '{header_s}' both map to column '{target}'",
+                str(path),
+                f"headers '{first}' and '{header_s}' both map to column '{target}'",
                 f"keep one of them, or map one to another column in graphrisk.toml [tables.{table.name}.columns]",
             )
         mapped[header_s] = target
@@ -171,5 +183,13 @@ def read_raw_table(data_dir: Path, table: Table, config: Config) -> RawTable | N
             frame = frame.loc[~blank]
             lines = lines[~blank]
     frame = frame.reset_index(drop=True)
-    return RawTable(table=table, path=path, frame=frame, lines=lines, percent_columns=percent,
-                    multipliers=multipliers, ignored_headers=ignored, encoding=encoding)
+    return RawTable(
+        table=table,
+        path=path,
+        frame=frame,
+        lines=lines,
+        percent_columns=percent,
+        multipliers=multipliers,
+        ignored_headers=ignored,
+        encoding=encoding,
+    )

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from graphrisk.schema import SCHEMA, Column, Table
-from graphrisk.tables import REJECT_COLUMNS, WARNING_COLUMNS, TableStats, Tables, coerce_frame, empty_frame
+from graphrisk.tables import REJECT_COLUMNS, WARNING_COLUMNS, Tables, TableStats, coerce_frame, empty_frame
 from loaders import columns as parse
 from loaders.identifiers import compact_identifier, looks_like_ric, pseudonymise, ric_valid, uscc_valid
 from loaders.readers import RawTable
@@ -65,8 +65,13 @@ _FIX = {
 }
 
 _PARSE_REASON = {
-    "float": "invalid_number", "amount": "invalid_number", "share": "invalid_number",
-    "probability": "invalid_number", "date": "invalid_date", "bool": "invalid_bool", "int": "invalid_int",
+    "float": "invalid_number",
+    "amount": "invalid_number",
+    "share": "invalid_number",
+    "probability": "invalid_number",
+    "date": "invalid_date",
+    "bool": "invalid_bool",
+    "int": "invalid_int",
 }
 
 
@@ -93,8 +98,16 @@ class _Collector:
     parts: list[pd.DataFrame] = field(default_factory=list)
     warning_parts: list[pd.DataFrame] = field(default_factory=list)
 
-    def add(self, mask: np.ndarray | pd.Series, column: str, reason: str, values: pd.Series,
-            message: str | pd.Series | None = None, *, warning: bool = False) -> None:
+    def add(
+        self,
+        mask: np.ndarray | pd.Series,
+        column: str,
+        reason: str,
+        values: pd.Series,
+        message: str | pd.Series | None = None,
+        *,
+        warning: bool = False,
+    ) -> None:
         m = np.asarray(mask, dtype=bool)
         if not m.any():
             return
@@ -113,15 +126,17 @@ class _Collector:
             text = message
         else:
             text = message[m].astype(str)
-        part = pd.DataFrame({
-            "table": self.raw.table.name,
-            "file": str(self.raw.path),
-            "line": self.raw.lines[m],
-            "column": column,
-            "value": shown.to_numpy(),
-            "reason": reason,
-            "message": text if isinstance(text, str) else text.to_numpy(),
-        })
+        part = pd.DataFrame(
+            {
+                "table": self.raw.table.name,
+                "file": str(self.raw.path),
+                "line": self.raw.lines[m],
+                "column": column,
+                "value": shown.to_numpy(),
+                "reason": reason,
+                "message": text if isinstance(text, str) else text.to_numpy(),
+            }
+        )
         (self.warning_parts if warning else self.parts).append(part)
 
     def rejected_mask(self, n: int) -> np.ndarray:
@@ -142,8 +157,13 @@ def _parse_column(col: Column, raw: RawTable, cells: pd.Series, sink: _Collector
         values = cells.str.casefold().map(lookup)
         unknown = present & values.isna()
         accepted = ", ".join(v for v, _ in col.enum)
-        sink.add(unknown, col.name, "invalid_value", cells,
-                 f"{col.name}: not one of the accepted values; use one of {accepted} (or their Chinese names)")
+        sink.add(
+            unknown,
+            col.name,
+            "invalid_value",
+            cells,
+            f"{col.name}: not one of the accepted values; use one of {accepted} (or their Chinese names)",
+        )
     else:
         bad: pd.Series
         if col.type == "amount":
@@ -170,13 +190,21 @@ def _parse_column(col: Column, raw: RawTable, cells: pd.Series, sink: _Collector
                 if hi is not None:
                     out |= num > hi
                 out = out.fillna(False).astype(bool)
-                reason = ("share_out_of_range" if col.type == "share"
-                          else "negative_amount" if col.type == "amount" and lo == 0.0 and hi is None
-                          else "out_of_range")
-                msg = None if reason != "out_of_range" else (
-                    f"{col.name}: outside [{'' if lo is None else f'{lo:g}'}, {'' if hi is None else f'{hi:g}'}]; "
-                    "correct the value" + ("; a probability is a fraction such as 0.02 or 2%"
-                                           if col.type == "probability" else "")
+                reason = (
+                    "share_out_of_range"
+                    if col.type == "share"
+                    else "negative_amount"
+                    if col.type == "amount" and lo == 0.0 and hi is None
+                    else "out_of_range"
+                )
+                msg = (
+                    None
+                    if reason != "out_of_range"
+                    else (
+                        f"{col.name}: outside [{'' if lo is None else f'{lo:g}'}, {'' if hi is None else f'{hi:g}'}]; "
+                        "correct the value"
+                        + ("; a probability is a fraction such as 0.02 or 2%" if col.type == "probability" else "")
+                    )
                 )
                 sink.add(out, col.name, reason, cells, msg)
     if col.required:
@@ -184,8 +212,9 @@ def _parse_column(col: Column, raw: RawTable, cells: pd.Series, sink: _Collector
     return values
 
 
-def _check_table_rules(table: Table, typed: pd.DataFrame, cells: pd.DataFrame, sink: _Collector,
-                       pseudonym_key: bytes) -> None:
+def _check_table_rules(
+    table: Table, typed: pd.DataFrame, cells: pd.DataFrame, sink: _Collector, pseudonym_key: bytes
+) -> None:
     """Rules that look at more than one cell, or at identifiers."""
     name = table.name
     if name == "enterprises" and "uscc" in typed:
@@ -194,21 +223,21 @@ def _check_table_rules(table: Table, typed: pd.DataFrame, cells: pd.DataFrame, s
             ok = uscc_valid(typed["uscc"].where(present, ""))
             sink.add(present & ~ok, "uscc", "invalid_uscc", cells["uscc"])
             typed["uscc"] = compact_identifier(typed["uscc"].astype(object).where(present, "")).where(present, None)
-    if name == "persons":
-        if "id_number" in typed:
-            present = typed["id_number"].notna()
-            ok = ric_valid(typed["id_number"].where(present, ""))
-            sink.add(present & ~ok, "id_number", "invalid_id_number", cells["id_number"])
-            pseud = pd.Series(None, index=typed.index, dtype=object)
-            good = present & ok
-            if good.any():
-                pseud[good] = pseudonymise(typed.loc[good, "id_number"], pseudonym_key)
-            typed["id_pseudonym"] = pseud
-            del typed["id_number"]  # the number in clear stops here
+    if name == "persons" and "id_number" in typed:
+        present = typed["id_number"].notna()
+        ok = ric_valid(typed["id_number"].where(present, ""))
+        sink.add(present & ~ok, "id_number", "invalid_id_number", cells["id_number"])
+        pseud = pd.Series(None, index=typed.index, dtype=object)
+        good = present & ok
+        if good.any():
+            pseud[good] = pseudonymise(typed.loc[good, "id_number"], pseudonym_key)
+        typed["id_pseudonym"] = pseud
+        del typed["id_number"]  # the number in clear stops here
     if table.kind == "relation" and table.source in typed and table.target in typed:
         same = (typed[table.source] == typed[table.target]).fillna(False).astype(bool)
-        reason = {"guarantees": "self_guarantee", "shareholdings": "self_ownership",
-                  "supply_links": "self_supply"}.get(name)
+        reason = {"guarantees": "self_guarantee", "shareholdings": "self_ownership", "supply_links": "self_supply"}.get(
+            name
+        )
         if reason:
             sink.add(same, table.target, reason, cells[table.target])
     if name == "shareholdings" and "share" in typed:
@@ -246,8 +275,9 @@ def _pseudonymise_person_ids(table: Table, typed: pd.DataFrame, key: bytes, ente
                 typed.loc[idx, c] = pseudonymise(vals[idx], key)
 
 
-def _deduplicate(table: Table, typed: pd.DataFrame, keep: np.ndarray, sink: _Collector,
-                 cells: pd.DataFrame) -> tuple[np.ndarray, int]:
+def _deduplicate(
+    table: Table, typed: pd.DataFrame, keep: np.ndarray, sink: _Collector, cells: pd.DataFrame
+) -> tuple[np.ndarray, int]:
     """Identical rows are merged (counted); rows sharing a key with different values are all rejected."""
     key_cols = [c for c in table.key if c in typed]
     if not key_cols or not keep.any():
@@ -275,21 +305,29 @@ def _deduplicate(table: Table, typed: pd.DataFrame, keep: np.ndarray, sink: _Col
     if len(conflict_rows):
         lines = pd.Series(sink.raw.lines[conflict_rows.to_numpy()], index=conflict_rows)
         lines_by_group = lines.groupby(groups.loc[conflict_rows]).apply(lambda s: ", ".join(map(str, s)))
-        msg = groups.loc[conflict_rows].map(lines_by_group).map(
-            lambda ls: f"key ({', '.join(key_cols)}) is on lines {ls} with different values; keep one row"
+        msg = (
+            groups.loc[conflict_rows]
+            .map(lines_by_group)
+            .map(lambda ls: f"key ({', '.join(key_cols)}) is on lines {ls} with different values; keep one row")
         )
         mask = np.zeros(len(typed), dtype=bool)
         mask[conflict_rows.to_numpy()] = True
         message = pd.Series("", index=typed.index, dtype=object)
         message.loc[conflict_rows] = msg
-        sink.add(mask, key_cols[-1] if len(key_cols) == 1 else key_cols[0], "duplicate_key",
-                 cells[key_cols[0]], message)
+        sink.add(
+            mask, key_cols[-1] if len(key_cols) == 1 else key_cols[0], "duplicate_key", cells[key_cols[0]], message
+        )
         new_keep[conflict_rows.to_numpy()] = False
     return new_keep, merged
 
 
-def validate_tables(raws: dict[str, RawTable], *, pseudonym_key: bytes, share_sum_tolerance: float = 0.005,
-                    progress: Callable[[str], None] | None = None) -> Tables:
+def validate_tables(
+    raws: dict[str, RawTable],
+    *,
+    pseudonym_key: bytes,
+    share_sum_tolerance: float = 0.005,
+    progress: Callable[[str], None] | None = None,
+) -> Tables:
     """Validate every raw table; returns accepted rows as typed :class:`Tables` plus rejects and warnings.
 
     >>> import numpy as np, pandas as pd
@@ -328,7 +366,7 @@ def validate_tables(raws: dict[str, RawTable], *, pseudonym_key: bytes, share_su
         typed, _cells, _keep, sink = typed_all["enterprises"]
         keep = ~sink.rejected_mask(len(typed))
         enterprise_ids = set(typed.loc[keep, "id"].dropna().tolist())
-    for name, (typed, cells, _keep, sink) in typed_all.items():
+    for name, (typed, _cells, _keep, _sink) in typed_all.items():
         _pseudonymise_person_ids(SCHEMA[name], typed, pseudonym_key, enterprise_ids)
 
     # Nodes first: their accepted ids decide which edges have both ends.
@@ -357,9 +395,14 @@ def validate_tables(raws: dict[str, RawTable], *, pseudonym_key: bytes, share_su
                 present = typed[col.name].notna()
                 unknown = present & ~typed[col.name].isin(allowed)
                 where = " or ".join(col.references)
-                sink.add(unknown, col.name, "unknown_endpoint", cells[col.name],
-                         f"{col.name}: this id is not in {where} (or its row there was rejected); add the "
-                         f"{'entity' if len(col.references) > 1 else col.references[0][:-1]} first or fix the id")
+                sink.add(
+                    unknown,
+                    col.name,
+                    "unknown_endpoint",
+                    cells[col.name],
+                    f"{col.name}: this id is not in {where} (or its row there was rejected); add the "
+                    f"{'entity' if len(col.references) > 1 else col.references[0][:-1]} first or fix the id",
+                )
         keep = ~sink.rejected_mask(len(typed))
         keep, merged_counts[table.name] = _deduplicate(table, typed, keep, sink, cells)
         typed_all[table.name] = (typed, cells, keep, sink)
@@ -380,9 +423,15 @@ def validate_tables(raws: dict[str, RawTable], *, pseudonym_key: bytes, share_su
                 first = typed.loc[rows].groupby("company_id", observed=True).head(1).index
                 mask = np.zeros(len(typed), dtype=bool)
                 mask[first.to_numpy()] = True
-                message = typed["company_id"].map(over).map(
-                    lambda s: f"direct shares of this company sum to {s:.2%}, over 100% "
-                    f"(+{share_sum_tolerance:.1%} tolerance); check for double-counted holders"
+                message = (
+                    typed["company_id"]
+                    .map(over)
+                    .map(
+                        lambda s: (
+                            f"direct shares of this company sum to {s:.2%}, over 100% "
+                            f"(+{share_sum_tolerance:.1%} tolerance); check for double-counted holders"
+                        )
+                    )
                 )
                 sink.add(mask, "company_id", "shares_over_100", cells["company_id"], message, warning=True)
         frames[table.name] = accepted_frame
@@ -390,13 +439,15 @@ def validate_tables(raws: dict[str, RawTable], *, pseudonym_key: bytes, share_su
         warnings.extend(sink.warning_parts)
         n_warn = sum(len(p) for p in sink.warning_parts)
         stats[table.name] = TableStats(
-            rows=len(typed), accepted=len(typed) - rejected, rejected=rejected,
-            merged=merged_counts.get(table.name, 0), warnings=n_warn, file=str(sink.raw.path),
+            rows=len(typed),
+            accepted=len(typed) - rejected,
+            rejected=rejected,
+            merged=merged_counts.get(table.name, 0),
+            warnings=n_warn,
+            file=str(sink.raw.path),
         )
-    rejects_frame = (pd.concat(rejects, ignore_index=True) if rejects
-                     else pd.DataFrame(columns=list(REJECT_COLUMNS)))
-    warnings_frame = (pd.concat(warnings, ignore_index=True) if warnings
-                      else pd.DataFrame(columns=list(WARNING_COLUMNS)))
+    rejects_frame = pd.concat(rejects, ignore_index=True) if rejects else pd.DataFrame(columns=list(REJECT_COLUMNS))
+    warnings_frame = pd.concat(warnings, ignore_index=True) if warnings else pd.DataFrame(columns=list(WARNING_COLUMNS))
     if len(rejects_frame):
         rejects_frame = rejects_frame.sort_values(["table", "line", "column"], kind="stable").reset_index(drop=True)
     return Tables(frames=frames, rejects=rejects_frame, warnings=warnings_frame, stats=stats)

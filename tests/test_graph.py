@@ -20,17 +20,28 @@ from graphrisk.tables import Tables
 def small() -> EnterpriseGraph:
     # A guarantees B twice (two loans), B guarantees C; P1 holds 60 % of A and is A's legal representative;
     # D supplies A; E stands alone. Components: {A, B, C, D, P1} and {E}.
-    return EnterpriseGraph(Tables.from_frames({
-        "enterprises": pd.DataFrame({"id": list("ABCDE"), "name": list("甲乙丙丁戊"),
-                                     "net_assets": [100.0, 50.0, None, 10.0, 1.0]}),
-        "persons": pd.DataFrame({"id": ["P1"], "name": ["张三"]}),
-        "shareholdings": pd.DataFrame({"holder_id": ["P1"], "company_id": ["A"], "share": [0.6]}),
-        "officers": pd.DataFrame({"person_id": ["P1"], "company_id": ["A"], "role": ["legal_representative"]}),
-        "guarantees": pd.DataFrame({"guarantor_id": ["A", "A", "B"], "borrower_id": ["B", "B", "C"],
-                                    "amount": [100.0, 30.0, 20.0], "loan_id": ["L1", "L2", "L3"]}),
-        "supply_links": pd.DataFrame({"supplier_id": ["D"], "customer_id": ["A"], "amount": [5.0]}),
-        "exposures": pd.DataFrame({"borrower_id": ["B", "B", "C"], "ead": [10.0, 5.0, 7.0]}),
-    }))
+    return EnterpriseGraph(
+        Tables.from_frames(
+            {
+                "enterprises": pd.DataFrame(
+                    {"id": list("ABCDE"), "name": list("甲乙丙丁戊"), "net_assets": [100.0, 50.0, None, 10.0, 1.0]}
+                ),
+                "persons": pd.DataFrame({"id": ["P1"], "name": ["张三"]}),
+                "shareholdings": pd.DataFrame({"holder_id": ["P1"], "company_id": ["A"], "share": [0.6]}),
+                "officers": pd.DataFrame({"person_id": ["P1"], "company_id": ["A"], "role": ["legal_representative"]}),
+                "guarantees": pd.DataFrame(
+                    {
+                        "guarantor_id": ["A", "A", "B"],
+                        "borrower_id": ["B", "B", "C"],
+                        "amount": [100.0, 30.0, 20.0],
+                        "loan_id": ["L1", "L2", "L3"],
+                    }
+                ),
+                "supply_links": pd.DataFrame({"supplier_id": ["D"], "customer_id": ["A"], "amount": [5.0]}),
+                "exposures": pd.DataFrame({"borrower_id": ["B", "B", "C"], "ead": [10.0, 5.0, 7.0]}),
+            }
+        )
+    )
 
 
 def test_ids_are_contiguous_enterprises_first(small: EnterpriseGraph) -> None:

@@ -114,8 +114,13 @@ def test_share_parser_forms_agree(basis_points: int) -> None:
 @given(st.dates(min_value=pd.Timestamp("1900-01-01").date(), max_value=pd.Timestamp("2200-12-31").date()))
 @settings(max_examples=200, deadline=None)
 def test_date_parser_accepts_every_listed_form(d) -> None:
-    forms = [d.isoformat(), f"{d.year}/{d.month}/{d.day}", d.strftime("%Y%m%d"),
-             f"{d.year}年{d.month}月{d.day}日", f"{d.isoformat()} 00:00:00"]
+    forms = [
+        d.isoformat(),
+        f"{d.year}/{d.month}/{d.day}",
+        d.strftime("%Y%m%d"),
+        f"{d.year}年{d.month}月{d.day}日",
+        f"{d.isoformat()} 00:00:00",
+    ]
     values, bad = parse_date(pd.Series(forms))
     assert not bad.any()
     assert {v.date() for v in values} == {d}
@@ -130,44 +135,60 @@ def test_parsers_reject_garbage() -> None:
 
 
 def test_every_reject_reason(tmp_path: Path) -> None:
-    write(tmp_path, "enterprises.csv",
-          "id,name,uscc,pd,defaulted,established,net_assets,total_assets\n"
-          f"A,甲,{USCC_A},0.01,N,2020-01-01,100,200\n"  # 2 ok
-          "B,乙,,0.02,,,,\n"  # 3 ok
-          "C,丙,91110108551385082A,,,,,\n"  # 4 invalid_uscc
-          "D,丁,,1.5,,,,\n"  # 5 out_of_range
-          "E,戊,,,maybe,,,\n"  # 6 invalid_bool
-          "F,己,,,,2024-02-30,,\n"  # 7 invalid_date
-          "G,庚,,,,,abc,\n"  # 8 invalid_number
-          "H,辛,,,,,,-5\n"  # 9 negative_amount
-          ",壬,,,,,,\n"  # 10 missing_value
-          "K,癸,,,,,,\n"  # 11 ok
-          "K,另一个,,,,,,\n"  # 12 duplicate_key with 11
-          "L,子,,,,,,\n"  # 13 ok
-          "L,子,,,,,,\n")  # 14 identical to 13: merged
-    write(tmp_path, "persons.csv",
-          f"id,name,id_number\nP1,张三,{RIC}\nP2,李四,110105194912310021\nA,撞号,\n")
-    write(tmp_path, "shareholdings.csv",
-          "holder_id,company_id,share,share_min,share_max\n"
-          "P1,A,0.4,0.3,0.5\n"  # 2 ok
-          "A,A,0.1,,\n"  # 3 self_ownership
-          "P1,B,1.2,,\n"  # 4 share_out_of_range
-          "B,L,0.5,0.6,\n"  # 5 share_bounds
-          "ZZ,B,0.1,,\n")  # 6 unknown_endpoint
+    write(
+        tmp_path,
+        "enterprises.csv",
+        "id,name,uscc,pd,defaulted,established,net_assets,total_assets\n"
+        f"A,甲,{USCC_A},0.01,N,2020-01-01,100,200\n"  # 2 ok
+        "B,乙,,0.02,,,,\n"  # 3 ok
+        "C,丙,91110108551385082A,,,,,\n"  # 4 invalid_uscc
+        "D,丁,,1.5,,,,\n"  # 5 out_of_range
+        "E,戊,,,maybe,,,\n"  # 6 invalid_bool
+        "F,己,,,,2024-02-30,,\n"  # 7 invalid_date
+        "G,庚,,,,,abc,\n"  # 8 invalid_number
+        "H,辛,,,,,,-5\n"  # 9 negative_amount
+        ",壬,,,,,,\n"  # 10 missing_value
+        "K,癸,,,,,,\n"  # 11 ok
+        "K,另一个,,,,,,\n"  # 12 duplicate_key with 11
+        "L,子,,,,,,\n"  # 13 ok
+        "L,子,,,,,,\n",
+    )  # 14 identical to 13: merged
+    write(tmp_path, "persons.csv", f"id,name,id_number\nP1,张三,{RIC}\nP2,李四,110105194912310021\nA,撞号,\n")
+    write(
+        tmp_path,
+        "shareholdings.csv",
+        "holder_id,company_id,share,share_min,share_max\n"
+        "P1,A,0.4,0.3,0.5\n"  # 2 ok
+        "A,A,0.1,,\n"  # 3 self_ownership
+        "P1,B,1.2,,\n"  # 4 share_out_of_range
+        "B,L,0.5,0.6,\n"  # 5 share_bounds
+        "ZZ,B,0.1,,\n",
+    )  # 6 unknown_endpoint
     write(tmp_path, "officers.csv", "person_id,company_id,role\nP1,A,法定代表人\nP1,B,astronaut\n")
-    write(tmp_path, "guarantees.csv",
-          "guarantor_id,borrower_id,amount,start_date,end_date\n"
-          "A,B,100,2024-01-01,2025-01-01\n"  # 2 ok
-          "A,A,100,,\n"  # 3 self_guarantee
-          "A,B,100,2025-01-01,2024-01-01\n"  # 4 date_order
-          "B,A,,,\n")  # 5 missing_value
+    write(
+        tmp_path,
+        "guarantees.csv",
+        "guarantor_id,borrower_id,amount,start_date,end_date\n"
+        "A,B,100,2024-01-01,2025-01-01\n"  # 2 ok
+        "A,A,100,,\n"  # 3 self_guarantee
+        "A,B,100,2025-01-01,2024-01-01\n"  # 4 date_order
+        "B,A,,,\n",
+    )  # 5 missing_value
     write(tmp_path, "supply_links.csv", "supplier_id,customer_id,year\nA,B,2024\nB,A,2024.5\nA,A,2024\n")
     t = load_tables(tmp_path, pseudonym_key=KEY)
     assert_invariant(t)
     ent = reasons(t, "enterprises")
-    assert ent == {4: {"invalid_uscc"}, 5: {"out_of_range"}, 6: {"invalid_bool"}, 7: {"invalid_date"},
-                   8: {"invalid_number"}, 9: {"negative_amount"}, 10: {"missing_value"},
-                   11: {"duplicate_key"}, 12: {"duplicate_key"}}
+    assert ent == {
+        4: {"invalid_uscc"},
+        5: {"out_of_range"},
+        6: {"invalid_bool"},
+        7: {"invalid_date"},
+        8: {"invalid_number"},
+        9: {"negative_amount"},
+        10: {"missing_value"},
+        11: {"duplicate_key"},
+        12: {"duplicate_key"},
+    }
     assert t.stats["enterprises"].merged == 1
     assert sorted(t["enterprises"]["id"]) == ["A", "B", "L"]
     per = reasons(t, "persons")
@@ -205,11 +226,20 @@ def test_personal_numbers_never_leave_the_loader(tmp_path: Path) -> None:
 
 
 def test_chinese_headers_gbk_units_and_percent(tmp_path: Path) -> None:
-    write(tmp_path, "企业.csv", f"统一社会信用代码,企业名称,净资产(万元),违约概率,是否违约\n{USCC_A},北京甲,\"1,200\",2%,是\n"
-          f"{USCC_B},杭州乙,3.5亿,0.01,否\n", encoding="gbk")
+    write(
+        tmp_path,
+        "企业.csv",
+        f'统一社会信用代码,企业名称,净资产(万元),违约概率,是否违约\n{USCC_A},北京甲,"1,200",2%,是\n'
+        f"{USCC_B},杭州乙,3.5亿,0.01,否\n",
+        encoding="gbk",
+    )
     write(tmp_path, "股东.csv", f"股东,企业编号,持股比例(%)\n{USCC_B},{USCC_A},35\n", encoding="gb18030")
-    write(tmp_path, "担保.tsv", f"担保人\t被担保人\t担保金额(万元)\t担保方式\t起始日\n{USCC_A}\t{USCC_B}\t50\t抵押\t2024年1月31日\n",
-          encoding="utf-8-sig")
+    write(
+        tmp_path,
+        "担保.tsv",
+        f"担保人\t被担保人\t担保金额(万元)\t担保方式\t起始日\n{USCC_A}\t{USCC_B}\t50\t抵押\t2024年1月31日\n",
+        encoding="utf-8-sig",
+    )
     t = load_tables(tmp_path, pseudonym_key=KEY)
     assert t.rejected_rows == 0
     e = t["enterprises"].set_index("id")
@@ -223,10 +253,17 @@ def test_chinese_headers_gbk_units_and_percent(tmp_path: Path) -> None:
 
 
 def test_xlsx_and_parquet(tmp_path: Path) -> None:
-    pd.DataFrame({"企业编号": ["A", "B"], "企业名称": ["甲", "乙"], "成立日期": pd.to_datetime(["2020-01-31", "2021-02-01"]),
-                  "净资产": [1.5e6, None]}).to_excel(tmp_path / "企业.xlsx", index=False)
+    pd.DataFrame(
+        {
+            "企业编号": ["A", "B"],
+            "企业名称": ["甲", "乙"],
+            "成立日期": pd.to_datetime(["2020-01-31", "2021-02-01"]),
+            "净资产": [1.5e6, None],
+        }
+    ).to_excel(tmp_path / "企业.xlsx", index=False)
     pd.DataFrame({"guarantor_id": ["A", "A"], "borrower_id": ["B", "C"], "amount": [10.0, 5.0]}).to_parquet(
-        tmp_path / "guarantees.parquet")
+        tmp_path / "guarantees.parquet"
+    )
     t = load_tables(tmp_path, pseudonym_key=KEY)
     assert t["enterprises"]["established"].dt.strftime("%Y-%m-%d").tolist() == ["2020-01-31", "2021-02-01"]
     assert t["enterprises"]["net_assets"].iloc[0] == 1.5e6 and pd.isna(t["enterprises"]["net_assets"].iloc[1])
@@ -236,8 +273,12 @@ def test_xlsx_and_parquet(tmp_path: Path) -> None:
 
 def test_config_maps_files_and_headers(tmp_path: Path) -> None:
     write(tmp_path, "客户清单.csv", "客户号,客户名称,PD值\nA,甲,3\nB,乙,0.5\n")
-    write(tmp_path, "graphrisk.toml", '[tables.enterprises]\nfile = "客户清单.csv"\npercent_columns = ["pd"]\n'
-          '[tables.enterprises.columns]\n"客户号" = "id"\n"客户名称" = "name"\n"PD值" = "pd"\n')
+    write(
+        tmp_path,
+        "graphrisk.toml",
+        '[tables.enterprises]\nfile = "客户清单.csv"\npercent_columns = ["pd"]\n'
+        '[tables.enterprises.columns]\n"客户号" = "id"\n"客户名称" = "name"\n"PD值" = "pd"\n',
+    )
     t = load_tables(tmp_path, pseudonym_key=KEY)
     assert t["enterprises"]["pd"].tolist() == [0.03, 0.005]
 
@@ -257,17 +298,29 @@ def test_share_sum_over_100_is_a_warning(tmp_path: Path) -> None:
     assert "101.00%" in t.warnings["message"].iloc[0]
 
 
-@pytest.mark.parametrize("setup, error, words", [
-    (lambda p: write(p, "persons.csv", "id,name\nP,张\n"), MissingTableError, ["enterprises"]),
-    (lambda p: write(p, "enterprises.csv", "编号,名字\nA,甲\n"), MissingColumnError, ["enterprises.csv", "'id'"]),
-    (lambda p: (write(p, "enterprises.csv", "id,name\nA,甲\n"), write(p, "guarantees.csv", "guarantor_id,amount\nA,1\n")),
-     MissingColumnError, ["guarantees.csv", "borrower_id"]),
-    (lambda p: (write(p, "enterprises.csv", "id,name\nA,甲\n"), write(p, "企业.csv", "id,name\nA,甲\n")),
-     ConfigError, ["several files"]),
-    (lambda p: write(p, "enterprises.csv", "id,name,企业编号\nA,甲,B\n"), InputFileError, ["both map"]),
-    (lambda p: write(p, "graphrisk.toml", "[tables.nonsense]\n"), ConfigError, ["nonsense"]),
-    (lambda p: (write(p, "enterprises.xlsx", "not a spreadsheet")), InputFileError, ["enterprises.xlsx"]),
-])
+@pytest.mark.parametrize(
+    "setup, error, words",
+    [
+        (lambda p: write(p, "persons.csv", "id,name\nP,张\n"), MissingTableError, ["enterprises"]),
+        (lambda p: write(p, "enterprises.csv", "编号,名字\nA,甲\n"), MissingColumnError, ["enterprises.csv", "'id'"]),
+        (
+            lambda p: (
+                write(p, "enterprises.csv", "id,name\nA,甲\n"),
+                write(p, "guarantees.csv", "guarantor_id,amount\nA,1\n"),
+            ),
+            MissingColumnError,
+            ["guarantees.csv", "borrower_id"],
+        ),
+        (
+            lambda p: (write(p, "enterprises.csv", "id,name\nA,甲\n"), write(p, "企业.csv", "id,name\nA,甲\n")),
+            ConfigError,
+            ["several files"],
+        ),
+        (lambda p: write(p, "enterprises.csv", "id,name,企业编号\nA,甲,B\n"), InputFileError, ["both map"]),
+        (lambda p: write(p, "graphrisk.toml", "[tables.nonsense]\n"), ConfigError, ["nonsense"]),
+        (lambda p: write(p, "enterprises.xlsx", "not a spreadsheet"), InputFileError, ["enterprises.xlsx"]),
+    ],
+)
 def test_unusable_input_raises_a_clear_error(tmp_path: Path, setup, error, words) -> None:
     setup(tmp_path)
     with pytest.raises(error) as info:

@@ -85,13 +85,17 @@ class Analysis:
 _REGISTRY: dict[str, Analysis] = {}
 
 
-def register(name: str, *, title: str, description: str, order: int
-             ) -> Callable[[Callable[[EnterpriseGraph, AnalysisContext], AnalysisResult]],
-                           Callable[[EnterpriseGraph, AnalysisContext], AnalysisResult]]:
+def register(
+    name: str, *, title: str, description: str, order: int
+) -> Callable[
+    [Callable[[EnterpriseGraph, AnalysisContext], AnalysisResult]],
+    Callable[[EnterpriseGraph, AnalysisContext], AnalysisResult],
+]:
     """Register ``run`` as the analysis ``name``; the scan runs analyses by ascending ``order``."""
 
-    def decorate(run: Callable[[EnterpriseGraph, AnalysisContext], AnalysisResult]
-                 ) -> Callable[[EnterpriseGraph, AnalysisContext], AnalysisResult]:
+    def decorate(
+        run: Callable[[EnterpriseGraph, AnalysisContext], AnalysisResult],
+    ) -> Callable[[EnterpriseGraph, AnalysisContext], AnalysisResult]:
         _REGISTRY[name] = Analysis(name=name, title=title, description=description, order=order, run=run)
         return run
 

@@ -38,14 +38,24 @@ def completeness(graph: EnterpriseGraph) -> pd.DataFrame:
     """Share of enterprises with each key field filled."""
     ent = graph.enterprises
     n = len(ent)
-    rows = [{"column": c, "filled": int(ent[c].notna().sum()),
-             "filled_share": float(ent[c].notna().mean()) if n else 0.0, "used_for": why}
-            for c, why in KEY_FIELDS.items()]
+    rows = [
+        {
+            "column": c,
+            "filled": int(ent[c].notna().sum()),
+            "filled_share": float(ent[c].notna().mean()) if n else 0.0,
+            "used_for": why,
+        }
+        for c, why in KEY_FIELDS.items()
+    ]
     return pd.DataFrame(rows)
 
 
-@register("data_quality", title="Data quality", order=20,
-          description="Rows rejected by reason, warnings, completeness of key fields, exposures without data.")
+@register(
+    "data_quality",
+    title="Data quality",
+    order=20,
+    description="Rows rejected by reason, warnings, completeness of key fields, exposures without data.",
+)
 def data_quality(graph: EnterpriseGraph, context: AnalysisContext) -> AnalysisResult:
     dq = context.data_quality
     per_table = pd.DataFrame([{"table": name, **vals} for name, vals in dq.get("tables", {}).items()])
@@ -62,12 +72,16 @@ def data_quality(graph: EnterpriseGraph, context: AnalysisContext) -> AnalysisRe
     flags = []
     for i in np.flatnonzero(lacking):
         absent = [c for c, m in zip(missing_cols, missing[i], strict=True) if m]
-        flags.append({
-            "entity_id": ent["id"].iat[i], "flag": "incomplete_financials", "severity": "low",
-            "reason": f"bank exposure {format_cny(ead[i])} but no {', '.join(absent)}; network measures fall "
-                      "back to defaults for this firm",
-            "evidence": json.dumps({"ead": float(ead[i]), "missing": absent}, ensure_ascii=False),
-        })
+        flags.append(
+            {
+                "entity_id": ent["id"].iat[int(i)],
+                "flag": "incomplete_financials",
+                "severity": "low",
+                "reason": f"bank exposure {format_cny(ead[i])} but no {', '.join(absent)}; network measures fall "
+                "back to defaults for this firm",
+                "evidence": json.dumps({"ead": float(ead[i]), "missing": absent}, ensure_ascii=False),
+            }
+        )
     rejected = int(per_table["rejected"].sum()) if len(per_table) else 0
     rows = int(per_table["rows"].sum()) if len(per_table) else 0
     summary = {
@@ -83,9 +97,20 @@ def data_quality(graph: EnterpriseGraph, context: AnalysisContext) -> AnalysisRe
             f"{rows:,} input rows, {rejected:,} rejected (see rejects.csv: file, line, column, reason).",
             f"{len(flags):,} borrowers with bank exposure lack a PD or net assets.",
         ),
-        tables=tuple(x for x in (("Rows per table", per_table), ("Rejected rows by reason", by_reason),
-                                 ("Completeness of key enterprise fields", comp)) if len(x[1])),
+        tables=tuple(
+            x
+            for x in (
+                ("Rows per table", per_table),
+                ("Rejected rows by reason", by_reason),
+                ("Completeness of key enterprise fields", comp),
+            )
+            if len(x[1])
+        ),
     )
-    return AnalysisResult(name="data_quality", tables={"data_quality": comp},
-                          flags=pd.DataFrame(flags) if flags else empty_flags(), summary=summary,
-                          section=section)
+    return AnalysisResult(
+        name="data_quality",
+        tables={"data_quality": comp},
+        flags=pd.DataFrame(flags) if flags else empty_flags(),
+        summary=summary,
+        section=section,
+    )

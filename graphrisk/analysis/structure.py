@@ -28,10 +28,14 @@ from graphrisk.units import format_cny
 __all__ = ["component_labels", "components", "degree_table", "graph_summary", "structure"]
 
 _RELATION_WORDS = {
-    ("ownership", "out"): "holds shares in", ("ownership", "in"): "has shareholders:",
-    ("officer", "out"): "is officer of", ("officer", "in"): "has officers:",
-    ("guarantee", "out"): "guarantees", ("guarantee", "in"): "is guaranteed by",
-    ("supply", "out"): "supplies", ("supply", "in"): "buys from",
+    ("ownership", "out"): "holds shares in",
+    ("ownership", "in"): "has shareholders:",
+    ("officer", "out"): "is officer of",
+    ("officer", "in"): "has officers:",
+    ("guarantee", "out"): "guarantees",
+    ("guarantee", "in"): "is guaranteed by",
+    ("supply", "out"): "supplies",
+    ("supply", "in"): "buys from",
 }
 
 
@@ -55,8 +59,9 @@ def components(graph: EnterpriseGraph, labels: np.ndarray | None = None, *, min_
     labels = component_labels(graph) if labels is None else labels
     is_ent = np.arange(graph.n_nodes) < graph.n_enterprises
     frame = pd.DataFrame({"component_id": labels, "enterprise": is_ent, "ead": graph.ead})
-    agg = frame.groupby("component_id").agg(size=("enterprise", "size"), enterprises=("enterprise", "sum"),
-                                            total_ead=("ead", "sum"))
+    agg = frame.groupby("component_id").agg(
+        size=("enterprise", "size"), enterprises=("enterprise", "sum"), total_ead=("ead", "sum")
+    )
     agg["persons"] = agg["size"] - agg["enterprises"]
     for r in RELATIONS:
         e = graph.edges(r)
@@ -64,12 +69,13 @@ def components(graph: EnterpriseGraph, labels: np.ndarray | None = None, *, min_
         agg[f"{r}_edges"] = counts[agg.index.to_numpy()].astype(np.int64)
     # The member with the largest exposure names the component for a reader.
     ent_frame = frame[is_ent].assign(node=np.flatnonzero(is_ent))
-    top = ent_frame.sort_values(["component_id", "ead", "node"], ascending=[True, False, True])
-    top = top.groupby("component_id").head(1).set_index("component_id")["node"]
+    ranked = ent_frame.sort_values(["component_id", "ead", "node"], ascending=[True, False, True])
+    top = ranked.groupby("component_id").head(1).set_index("component_id")["node"]
     agg["anchor_id"] = pd.Series(graph.node_ids[top.to_numpy()], index=top.index).reindex(agg.index)
     agg = agg[agg["size"] >= min_size].reset_index()
-    return agg[["component_id", "size", "enterprises", "persons", *[f"{r}_edges" for r in RELATIONS],
-                "total_ead", "anchor_id"]]
+    return agg[
+        ["component_id", "size", "enterprises", "persons", *[f"{r}_edges" for r in RELATIONS], "total_ead", "anchor_id"]
+    ]
 
 
 def degree_table(graph: EnterpriseGraph, labels: np.ndarray | None = None) -> pd.DataFrame:
@@ -87,19 +93,28 @@ def degree_table(graph: EnterpriseGraph, labels: np.ndarray | None = None) -> pd
     return pd.DataFrame(out)
 
 
-@register("graph_summary", title="Graph summary", order=0,
-          description="Counts of enterprises, persons, relations and bank exposure.")
+@register(
+    "graph_summary",
+    title="Graph summary",
+    order=0,
+    description="Counts of enterprises, persons, relations and bank exposure.",
+)
 def graph_summary(graph: EnterpriseGraph, context: AnalysisContext) -> AnalysisResult:
     s = graph.summary()
     figures = [("Enterprises", f"{s['enterprises']:,}"), ("Persons", f"{s['persons']:,}")]
     figures += [(f"{r} relations", f"{n:,}") for r, n in s["edges"].items()]
     figures += [("Facilities", f"{s['facilities']:,}"), ("Total EAD", format_cny(s["total_ead"]))]
-    return AnalysisResult(name="graph_summary", summary=s,
-                          section=ReportSection(title="Graph summary", figures=tuple(figures)))
+    return AnalysisResult(
+        name="graph_summary", summary=s, section=ReportSection(title="Graph summary", figures=tuple(figures))
+    )
 
 
-@register("structure", title="Degrees and connected components", order=10,
-          description="Degree statistics per relation, hub entities and connected components.")
+@register(
+    "structure",
+    title="Degrees and connected components",
+    order=10,
+    description="Degree statistics per relation, hub entities and connected components.",
+)
 def structure(graph: EnterpriseGraph, context: AnalysisContext) -> AnalysisResult:
     hub_degree = int(context.config.threshold("hub_degree"))
     large = int(context.config.threshold("large_component_size"))
@@ -114,27 +129,37 @@ def structure(graph: EnterpriseGraph, context: AnalysisContext) -> AnalysisResul
         for direction in ("out", "in"):
             d = degrees[f"{r}_{direction}"].to_numpy()
             nz = d[d > 0]
-            stats_rows.append({
-                "relation": r, "direction": direction, "entities_with_any": int(len(nz)),
-                "mean": float(nz.mean()) if len(nz) else 0.0,
-                "median": float(np.median(nz)) if len(nz) else 0.0,
-                "p99": float(np.percentile(nz, 99)) if len(nz) else 0.0,
-                "max": int(d.max()) if len(d) else 0,
-            })
+            stats_rows.append(
+                {
+                    "relation": r,
+                    "direction": direction,
+                    "entities_with_any": len(nz),
+                    "mean": float(nz.mean()) if len(nz) else 0.0,
+                    "median": float(np.median(nz)) if len(nz) else 0.0,
+                    "p99": float(np.percentile(nz, 99)) if len(nz) else 0.0,
+                    "max": int(d.max()) if len(d) else 0,
+                }
+            )
             hubs = np.flatnonzero((d >= hub_degree) & ent_mask)
             for node in hubs:
-                flags.append({
-                    "entity_id": graph.node_ids[node], "flag": "hub", "severity": "low",
-                    "reason": f"{_RELATION_WORDS[(r, direction)]} {int(d[node])} entities "
-                              f"(threshold hub_degree = {hub_degree})",
-                    "evidence": json.dumps({"relation": r, "direction": direction, "degree": int(d[node]),
-                                            "threshold": hub_degree}, ensure_ascii=False),
-                })
+                flags.append(
+                    {
+                        "entity_id": graph.node_ids[node],
+                        "flag": "hub",
+                        "severity": "low",
+                        "reason": f"{_RELATION_WORDS[(r, direction)]} {int(d[node])} entities "
+                        f"(threshold hub_degree = {hub_degree})",
+                        "evidence": json.dumps(
+                            {"relation": r, "direction": direction, "degree": int(d[node]), "threshold": hub_degree},
+                            ensure_ascii=False,
+                        ),
+                    }
+                )
     degree_stats = pd.DataFrame(stats_rows)
     n_large = int((comps["enterprises"] >= large).sum())
     isolated = int((degrees["degree"] == 0).sum())
     summary = {
-        "components": int(len(comps)),
+        "components": len(comps),
         "largest_component": int(comps["size"].max()) if len(comps) else 0,
         "large_components": n_large,
         "large_component_threshold": large,
@@ -148,11 +173,12 @@ def structure(graph: EnterpriseGraph, context: AnalysisContext) -> AnalysisResul
             f"{len(comps):,} connected components of two or more entities; the largest has "
             f"{summary['largest_component']:,} entities. {n_large:,} components hold at least {large} enterprises "
             f"(large_component_size). {isolated:,} entities have no relation at all.",
-            f"{len(flags):,} hub flags: an enterprise with at least {hub_degree} relations of one kind "
-            "(hub_degree).",
+            f"{len(flags):,} hub flags: an enterprise with at least {hub_degree} relations of one kind (hub_degree).",
         ),
-        tables=(("Degree statistics (entities with at least one relation)", degree_stats),
-                ("Largest components", comps.head(15))),
+        tables=(
+            ("Degree statistics (entities with at least one relation)", degree_stats),
+            ("Largest components", comps.head(15)),
+        ),
     )
     return AnalysisResult(
         name="structure",

@@ -42,8 +42,7 @@ def pseudonym_key(config: Config) -> bytes:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
-        click.echo(f"graphrisk: created a pseudonymisation key in {path} (set {PSEUDONYM_ENV} to share one).",
-                   err=True)
+        click.echo(f"graphrisk: created a pseudonymisation key in {path} (set {PSEUDONYM_ENV} to share one).", err=True)
     return path.read_text().strip().encode("utf-8")
 
 
@@ -67,15 +66,28 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
 
 
 def _stats_payload(tables: Tables) -> dict[str, dict[str, Any]]:
-    return {name: {"rows": s.rows, "accepted": s.accepted, "rejected": s.rejected, "warnings": s.warnings,
-                   "duplicates_merged": s.merged, "file": s.file}
-            for name, s in tables.stats.items() if s.file is not None}
+    return {
+        name: {
+            "rows": s.rows,
+            "accepted": s.accepted,
+            "rejected": s.rejected,
+            "warnings": s.warnings,
+            "duplicates_merged": s.merged,
+            "file": s.file,
+        }
+        for name, s in tables.stats.items()
+        if s.file is not None
+    }
 
 
 @click.command("validate")
 @click.argument("data_dir", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--rejects", "rejects_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write every rejected row (file, line, column, value, reason, message) to this CSV.")
+@click.option(
+    "--rejects",
+    "rejects_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write every rejected row (file, line, column, value, reason, message) to this CSV.",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def validate(data_dir: Path, rejects_file: Path | None, fmt: str) -> None:
     """Check every row of DATA_DIR against the schema; exit 1 when any row is rejected."""
@@ -84,44 +96,56 @@ def validate(data_dir: Path, rejects_file: Path | None, fmt: str) -> None:
         write_frame(tables.rejects, rejects_file)
     stats = _stats_payload(tables)
     if fmt == "json":
-        payload = {"tables": {k: {f: v[f] for f in ("rows", "accepted", "rejected", "warnings")}
-                              for k, v in stats.items()},
-                   "rejects_file": str(rejects_file) if rejects_file else None}
+        payload = {
+            "tables": {k: {f: v[f] for f in ("rows", "accepted", "rejected", "warnings")} for k, v in stats.items()},
+            "rejects_file": str(rejects_file) if rejects_file else None,
+        }
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
     else:
-        frame = pd.DataFrame([{"table": k, **{f: v[f] for f in ("rows", "accepted", "rejected", "warnings",
-                                                                   "duplicates_merged")}}
-                              for k, v in stats.items()])
+        frame = pd.DataFrame(
+            [
+                {"table": k, **{f: v[f] for f in ("rows", "accepted", "rejected", "warnings", "duplicates_merged")}}
+                for k, v in stats.items()
+            ]
+        )
         click.echo(frame.to_string(index=False))
         if len(tables.rejects):
             shown = tables.rejects.head(30)
-            click.echo(f"\n{len(tables.rejects):,} rejected cells"
-                       + ("" if rejects_file else " (write them all with --rejects FILE)") + ":")
+            click.echo(
+                f"\n{len(tables.rejects):,} rejected cells"
+                + ("" if rejects_file else " (write them all with --rejects FILE)")
+                + ":"
+            )
             click.echo(shown[["file", "line", "column", "value", "reason", "message"]].to_string(index=False))
         if len(tables.warnings):
             click.echo(f"\n{len(tables.warnings):,} warnings:")
-            click.echo(tables.warnings.head(30)[["file", "line", "column", "reason", "message"]]
-                       .to_string(index=False))
+            click.echo(tables.warnings.head(30)[["file", "line", "column", "reason", "message"]].to_string(index=False))
     sys.exit(1 if tables.rejected_rows else 0)
 
 
 @click.command("load")
 @click.argument("data_dir", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--neo4j-uri", envvar="NEO4J_URI", required=True,
-              help="Bolt URI of the Neo4j server [env NEO4J_URI]; the password comes from NEO4J_PASSWORD.")
+@click.option(
+    "--neo4j-uri",
+    envvar="NEO4J_URI",
+    required=True,
+    help="Bolt URI of the Neo4j server [env NEO4J_URI]; the password comes from NEO4J_PASSWORD.",
+)
 @click.option("--neo4j-user", envvar="NEO4J_USER", default="neo4j", show_default=True)
 @click.option("--database", envvar="NEO4J_DATABASE", default=None)
 @click.option("--batch-size", type=click.IntRange(100, 200_000), default=10_000, show_default=True)
 @click.option("--strict", is_flag=True, help="Load nothing and exit 1 when any row is rejected.")
-def load(data_dir: Path, neo4j_uri: str, neo4j_user: str, database: str | None, batch_size: int,
-         strict: bool) -> None:
+def load(data_dir: Path, neo4j_uri: str, neo4j_user: str, database: str | None, batch_size: int, strict: bool) -> None:
     """Validate DATA_DIR and load it into Neo4j (idempotent: loading twice changes nothing)."""
     from graphrisk.cli.neo4j_options import open_store
 
     tables, _config, _secs = read_validated(data_dir)
     if tables.rejected_rows:
-        click.echo(f"{tables.rejected_rows:,} rows rejected; run `graphrisk validate {data_dir} --rejects "
-                   "rejects.csv` to see them.", err=True)
+        click.echo(
+            f"{tables.rejected_rows:,} rows rejected; run `graphrisk validate {data_dir} --rejects "
+            "rejects.csv` to see them.",
+            err=True,
+        )
         if strict:
             sys.exit(1)
     with open_store(neo4j_uri, neo4j_user, database) as store:

@@ -6,7 +6,7 @@ import hashlib
 import json
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,32 +35,62 @@ def _data_quality(tables: Tables) -> dict[str, Any]:
     by_reason: dict[tuple[str, str], int] = {}
     if len(tables.rejects):
         rows = tables.rejects.drop_duplicates(["table", "line", "reason"])
-        for (t, r), n in rows.groupby(["table", "reason"]).size().items():
-            by_reason[(str(t), str(r))] = int(n)
+        counts = rows.groupby(["table", "reason"]).size()
+        for key, n in counts.items():
+            parts: tuple[object, ...] = tuple(key)  # type: ignore[arg-type]
+            by_reason[(str(parts[0]), str(parts[1]))] = int(n)
     return {
-        "tables": {k: {"rows": s.rows, "accepted": s.accepted, "rejected": s.rejected,
-                       "duplicates_merged": s.merged, "warnings": s.warnings}
-                   for k, s in tables.stats.items() if s.file is not None},
+        "tables": {
+            k: {
+                "rows": s.rows,
+                "accepted": s.accepted,
+                "rejected": s.rejected,
+                "duplicates_merged": s.merged,
+                "warnings": s.warnings,
+            }
+            for k, s in tables.stats.items()
+            if s.file is not None
+        },
         "rejects_by_reason": by_reason,
     }
 
 
 @click.command("scan")
 @click.argument("data_dir", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="Report folder to write (created if needed).")
-@click.option("--neo4j-uri", default=None,
-              help="Build the graph from this Neo4j server instead of the files (password from NEO4J_PASSWORD).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Report folder to write (created if needed).",
+)
+@click.option(
+    "--neo4j-uri",
+    default=None,
+    help="Build the graph from this Neo4j server instead of the files (password from NEO4J_PASSWORD).",
+)
 @click.option("--neo4j-user", envvar="NEO4J_USER", default="neo4j", show_default=True)
 @click.option("--database", envvar="NEO4J_DATABASE", default=None)
 @click.option("--load", "load_first", is_flag=True, help="With --neo4j-uri: load DATA_DIR into Neo4j first.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any input row was rejected.")
-@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="Date the analyses look at (active guarantees …); default today.")
-def scan(data_dir: Path, out_dir: Path, neo4j_uri: str | None, neo4j_user: str, database: str | None,
-         load_first: bool, strict: bool, as_of: datetime | None) -> None:
+@click.option(
+    "--as-of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Date the analyses look at (active guarantees …); default today.",
+)
+def scan(
+    data_dir: Path,
+    out_dir: Path,
+    neo4j_uri: str | None,
+    neo4j_user: str,
+    database: str | None,
+    load_first: bool,
+    strict: bool,
+    as_of: datetime | None,
+) -> None:
     """Scan the portfolio in DATA_DIR and write flags, tables, summary.json and report.html to --out."""
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     timings: list[tuple[str, float]] = []
     if load_first and not neo4j_uri:
         raise click.UsageError("--load needs --neo4j-uri.")
@@ -99,14 +129,23 @@ def scan(data_dir: Path, out_dir: Path, neo4j_uri: str | None, neo4j_user: str, 
 
     t0 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    inputs = [{"table": k, "file": s.file, "sha256": _sha256(s.file), "rows": s.rows}
-              for k, s in tables.stats.items() if s.file is not None and Path(s.file).exists()]
-    parameters = {"data_dir": str(data_dir), "as_of": day.isoformat(), "strict": strict,
-                  "source": "neo4j" if neo4j_uri else "embedded", "load": load_first,
-                  "config_file": config.path,
-                  "thresholds": {r["name"]: r["value"] for r in config.effective()}}
-    run_id = hashlib.sha256(json.dumps([__version__, parameters, inputs], sort_keys=True,
-                                       default=str).encode()).hexdigest()[:12]
+    inputs = [
+        {"table": k, "file": s.file, "sha256": _sha256(s.file), "rows": s.rows}
+        for k, s in tables.stats.items()
+        if s.file is not None and Path(s.file).exists()
+    ]
+    parameters = {
+        "data_dir": str(data_dir),
+        "as_of": day.isoformat(),
+        "strict": strict,
+        "source": "neo4j" if neo4j_uri else "embedded",
+        "load": load_first,
+        "config_file": config.path,
+        "thresholds": {r["name"]: r["value"] for r in config.effective()},
+    }
+    run_id = hashlib.sha256(
+        json.dumps([__version__, parameters, inputs], sort_keys=True, default=str).encode()
+    ).hexdigest()[:12]
     write_frame(tables.rejects, out_dir / "rejects.csv")
     write_frame(tables.warnings, out_dir / "warnings.csv")
     write_frame(result.flags, out_dir / "flags.csv")
@@ -123,21 +162,33 @@ def scan(data_dir: Path, out_dir: Path, neo4j_uri: str | None, neo4j_user: str, 
         "started_at": started.isoformat(timespec="seconds"),
         "parameters": parameters,
         "inputs": inputs,
-        "data_quality": {**context.data_quality,
-                         "rejects_by_reason": {f"{t}/{r}": n
-                                               for (t, r), n in context.data_quality["rejects_by_reason"].items()}},
+        "data_quality": {
+            **context.data_quality,
+            "rejects_by_reason": {f"{t}/{r}": n for (t, r), n in context.data_quality["rejects_by_reason"].items()},
+        },
         "graph": graph.summary(),
         "analyses": {r.name: r.summary for r in result.results},
         "flags": result.flag_counts(),
         "timings": timing_rows,
         "files": sorted([*written, "summary.json", "report.html"]),
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2, default=str),
-                                          encoding="utf-8")
+    (out_dir / "summary.json").write_text(
+        json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
+    )
     headline = {"rejected rows": f"{tables.rejected_rows:,}", "enterprises": f"{graph.n_enterprises:,}"}
-    html = render_report({"run_id": run_id, "version": __version__, "data_dir": str(data_dir),
-                          "source": parameters["source"], "as_of": day.isoformat(), "headline": headline,
-                          "timings": timing_rows}, result.results, result.flags)
+    html = render_report(
+        {
+            "run_id": run_id,
+            "version": __version__,
+            "data_dir": str(data_dir),
+            "source": parameters["source"],
+            "as_of": day.isoformat(),
+            "headline": headline,
+            "timings": timing_rows,
+        },
+        result.results,
+        result.flags,
+    )
     (out_dir / "report.html").write_text(html, encoding="utf-8")
 
     width = max(len(s) for s, _ in timings)
@@ -145,8 +196,10 @@ def scan(data_dir: Path, out_dir: Path, neo4j_uri: str | None, neo4j_user: str, 
     for s, v in timings:
         click.echo(f"  {s:<{width}}  {v:8.3f} s", err=True)
     counts = result.flag_counts()
-    click.echo(f"wrote {out_dir}: {graph.n_enterprises:,} enterprises, {tables.rejected_rows:,} rejected rows, "
-               f"flags high={counts['high']} medium={counts['medium']} low={counts['low']}")
+    click.echo(
+        f"wrote {out_dir}: {graph.n_enterprises:,} enterprises, {tables.rejected_rows:,} rejected rows, "
+        f"flags high={counts['high']} medium={counts['medium']} low={counts['low']}"
+    )
     if strict and tables.rejected_rows:
         sys.exit(1)
 

@@ -44,9 +44,10 @@ def _esc(value: Any) -> str:
 
 def _cell(value: Any) -> str:
     if isinstance(value, float | np.floating):
-        if np.isnan(value):
+        number = float(value)
+        if np.isnan(number):
             return "<td></td>"
-        text = f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+        text = f"{number:,.4g}" if abs(number) < 1e6 else f"{number:,.0f}"
         return f'<td class="num">{_esc(text)}</td>'
     if isinstance(value, int | np.integer) and not isinstance(value, bool):
         return f'<td class="num">{int(value):,}</td>'
@@ -66,8 +67,7 @@ def _table(frame: pd.DataFrame, max_rows: int = _MAX_ROWS, severity_column: str 
             else:
                 cells.append(_cell(v))
         body.append("<tr>" + "".join(cells) + "</tr>")
-    more = (f'<p class="more">{len(frame) - max_rows:,} more rows in the CSV files.</p>'
-            if len(frame) > max_rows else "")
+    more = f'<p class="more">{len(frame) - max_rows:,} more rows in the CSV files.</p>' if len(frame) > max_rows else ""
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
 
 
@@ -84,7 +84,7 @@ def render_report(metadata: dict[str, Any], results: Sequence[AnalysisResult], f
         '<html lang="zh-CN"><head><meta charset="utf-8">',
         # No network: a restrictive policy makes the promise checkable by a browser too.
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
-        "img-src data:\">",
+        'img-src data:">',
         f"<title>graphrisk report {_esc(metadata.get('run_id', ''))}</title>",
         f"<style>{_CSS}</style></head><body>",
         "<h1>graphrisk scan report</h1>",
@@ -92,12 +92,17 @@ def render_report(metadata: dict[str, Any], results: Sequence[AnalysisResult], f
         f"data {_esc(metadata.get('data_dir', ''))} · source {_esc(metadata.get('source', ''))} · as of "
         f"{_esc(metadata.get('as_of', ''))}</p>",
         "<h2>Executive summary</h2>",
-        _figures([(f"{s} flags", f"{int(counts.get(s, 0)):,}") for s in SEVERITIES]
-                 + [(k, str(v)) for k, v in metadata.get("headline", {}).items()]),
+        _figures(
+            [(f"{s} flags", f"{int(counts.get(s, 0)):,}") for s in SEVERITIES]
+            + [(k, str(v)) for k, v in metadata.get("headline", {}).items()]
+        ),
     ]
     if len(flags):
-        parts += ["<h2>Flags</h2>", "<p>Every flag with its reason; all of them are in flags.csv.</p>",
-                  _table(flags[list(FLAG_COLUMNS)], max_rows=50, severity_column="severity")]
+        parts += [
+            "<h2>Flags</h2>",
+            "<p>Every flag with its reason; all of them are in flags.csv.</p>",
+            _table(flags[list(FLAG_COLUMNS)], max_rows=50, severity_column="severity"),
+        ]
     for r in results:
         if r.section is None:
             continue
