@@ -62,7 +62,7 @@ def test_validate_json_shape_and_clean_exit(data_dir: Path) -> None:
     assert payload["rejects_file"] is None
     assert payload["tables"]["enterprises"] == {"rows": 4, "accepted": 3, "rejected": 1, "warnings": 0}
     assert payload["tables"]["guarantees"] == {"rows": 3, "accepted": 2, "rejected": 1, "warnings": 0}
-    (data_dir / "enterprises.csv").write_text("id,name\nA,甲\nB,乙\nC,丙\nZ,子\n", encoding="utf-8")
+    (data_dir / "enterprises.csv").write_text(f"id,name\nA,甲\n{EVIL_ID},乙\nC,丙\nZ,子\n", encoding="utf-8")
     r = CliRunner().invoke(main, ["validate", str(data_dir), "--format", "json"])
     assert r.exit_code == 0 and json.loads(r.output)["tables"]["guarantees"]["rejected"] == 0
 
