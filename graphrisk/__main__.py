@@ -1,0 +1,5 @@
+"""`python -m graphrisk` runs the command line."""
+
+from graphrisk.cli.main import main
+
+main()
