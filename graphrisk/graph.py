@@ -27,11 +27,12 @@ from typing import Any
 import networkx as nx
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import scipy.sparse as sp
 
 from graphrisk.errors import UnknownEntityError
 from graphrisk.schema import SCHEMA
-from graphrisk.tables import Tables
+from graphrisk.tables import Tables, positions_in
 
 __all__ = ["RELATIONS", "EnterpriseGraph"]
 
@@ -49,7 +50,7 @@ class EnterpriseGraph:
         self.n_enterprises = len(ent)
         self.n_persons = len(per)
         self.node_ids: np.ndarray = ids
-        self._index = pd.Index(ids)
+        self._ids_arrow = pa.array(ids, type=pa.large_string())
         kinds = np.array(["enterprise"] * len(ent) + ["person"] * len(per), dtype=object)
         self.nodes = pd.DataFrame(
             {
@@ -74,15 +75,16 @@ class EnterpriseGraph:
 
     def index_of(self, ids: Iterable[str] | pd.Series) -> np.ndarray:
         """Integer node ids for external ids; every id must exist (loaders guarantee it for edges)."""
-        idx = self._index.get_indexer(pd.Index(list(ids) if not isinstance(ids, pd.Series) else ids))
+        values = ids if isinstance(ids, pd.Series) else pd.Series(list(ids), dtype=object)
+        idx = positions_in(values, self._ids_arrow)
         if (idx < 0).any():
-            missing = pd.Series(list(ids) if not isinstance(ids, pd.Series) else ids)[idx < 0].head(3).tolist()
+            missing = values[idx < 0].head(3).tolist()
             raise UnknownEntityError(f"ids not in the graph: {', '.join(map(str, missing))}")
-        return idx.astype(np.int64)
+        return idx
 
     def node(self, entity_id: str) -> int:
         """The integer id of one entity; a clear error when it is not in the data."""
-        pos = self._index.get_indexer([entity_id])[0]
+        pos = positions_in(pd.Series([entity_id], dtype=object), self._ids_arrow)[0]
         if pos < 0:
             raise UnknownEntityError(
                 f"'{entity_id}' is not an enterprise or person in this data. Fix: check the id (the USCC for "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -33,18 +34,28 @@ __all__ = [
 Parsed = tuple[pd.Series, pd.Series]
 
 _SPACES = re.compile(r"[\s\u3000\u00a0]+")
+_MISSING_MARKERS = ["-", "--", "—", "无"] + [
+    v for w in ("nan", "none", "null", "n/a", "na") for v in {w, w.upper(), w.capitalize(), w.title()}
+]
+
+
+def map_distinct(s: pd.Series, func: Callable[[str], object]) -> pd.Series:
+    """``func`` applied once per distinct value: columns such as roles, flags and kinds hold few of them."""
+    codes, uniques = pd.factorize(s.to_numpy(dtype=object))
+    mapped = np.array([func(u) for u in uniques] + [None], dtype=object)
+    return pd.Series(mapped[codes], index=s.index)  # code -1 (missing) takes the trailing None
 
 
 def clean_strings(raw: pd.Series) -> pd.Series:
     """Strip spaces (including full-width and no-break spaces); missing markers become ''."""
     s = raw.astype(object).where(raw.notna(), "").astype(str)
     s = s.str.replace("\u3000", " ", regex=False).str.replace("\u00a0", " ", regex=False).str.strip()
-    return s.mask(s.str.casefold().isin(["nan", "none", "null", "n/a", "na", "-", "--", "—", "无"]), "")
+    return s.mask(s.isin(_MISSING_MARKERS), "")
 
 
 def _fullwidth_to_ascii(s: pd.Series) -> pd.Series:
     # Only cells with non-ASCII characters pay for NFKC (full-width digits, ％, ，).
-    non_ascii = ~s.map(str.isascii, na_action="ignore").fillna(True).astype(bool)
+    non_ascii = s.astype("string[pyarrow]").str.contains(r"[^\x00-\x7f]", regex=True).fillna(False).astype(bool)
     if non_ascii.any():
         s = s.copy()
         s[non_ascii] = s[non_ascii].map(lambda v: unicodedata.normalize("NFKC", v))
@@ -103,11 +114,11 @@ _FALSE = {"false", "f", "0", "0.0", "n", "no", "否", "假", "没有"}
 
 
 def parse_bool(s: pd.Series) -> Parsed:
-    folded = s.str.casefold()
+    folded = map_distinct(s, str.casefold)
     present = s != ""
     out = pd.Series(pd.NA, index=s.index, dtype="boolean")
-    out[folded.isin(_TRUE)] = True
-    out[folded.isin(_FALSE)] = False
+    out[folded.isin(list(_TRUE)).to_numpy()] = True
+    out[folded.isin(list(_FALSE)).to_numpy()] = False
     return out, present & out.isna()
 
 

@@ -31,7 +31,7 @@ _RIC_WEIGHTS = np.array([pow(2, 16 - i, 11) for i in range(17)], dtype=np.int64)
 
 def compact_identifier(s: pd.Series) -> pd.Series:
     """Upper case without spaces and hyphens (stdnum's compact form)."""
-    return s.str.replace(r"[\s\-]", "", regex=True).str.upper()
+    return s.astype("string[pyarrow]").str.replace(r"[\s\-]", "", regex=True).str.upper()
 
 
 def _codes(s: pd.Series, width: int) -> np.ndarray:
@@ -60,7 +60,13 @@ def uscc_valid(values: pd.Series) -> pd.Series:
 
 def looks_like_ric(values: pd.Series) -> pd.Series:
     """Shaped like an 18-character resident ID number (17 digits and a digit or X), whatever its check."""
-    return compact_identifier(values.astype(str)).str.fullmatch(r"[0-9]{17}[0-9X]").fillna(False).astype(bool)
+    s = values.astype("string[pyarrow]")
+    # Most ids are short codes: only values of about 18 characters are worth compacting.
+    near = s.str.len().between(18, 24).fillna(False).astype(bool)
+    out = pd.Series(False, index=values.index)
+    if near.any():
+        out[near] = compact_identifier(s[near]).str.fullmatch(r"[0-9]{17}[0-9X]").fillna(False).astype(bool)
+    return out
 
 
 def ric_valid(values: pd.Series) -> pd.Series:

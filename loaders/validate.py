@@ -18,6 +18,7 @@ import pandas as pd
 from graphrisk.schema import SCHEMA, Column, Table
 from graphrisk.tables import REJECT_COLUMNS, WARNING_COLUMNS, Tables, TableStats, coerce_frame, empty_frame
 from loaders import columns as parse
+from loaders.columns import map_distinct
 from loaders.identifiers import compact_identifier, looks_like_ric, pseudonymise, ric_valid, uscc_valid
 from loaders.readers import RawTable
 
@@ -154,7 +155,7 @@ def _parse_column(col: Column, raw: RawTable, cells: pd.Series, sink: _Collector
         values: pd.Series = cells.where(present, None)
     elif col.type == "enum":
         lookup = col.enum_lookup()
-        values = cells.str.casefold().map(lookup)
+        values = map_distinct(cells, lambda v: lookup.get(v.casefold()))
         unknown = present & values.isna()
         accepted = ", ".join(v for v, _ in col.enum)
         sink.add(
@@ -254,7 +255,19 @@ def _check_table_rules(
         sink.add(broken, "end_date", "date_order", cells["end_date"])
 
 
-def _pseudonymise_person_ids(table: Table, typed: pd.DataFrame, key: bytes, enterprise_ids: set[str]) -> None:
+def member_of(values: pd.Series, allowed: pd.Index) -> pd.Series:
+    """``values.isin(allowed)`` by hashing: pandas' Arrow-string isin builds one Python object per allowed id."""
+    if len(allowed) == 0:
+        return pd.Series(False, index=values.index)
+    found = allowed.get_indexer(values.to_numpy(dtype=object, na_value=None)) >= 0
+    return pd.Series(found, index=values.index)
+
+
+def _id_index(ids: pd.Series) -> pd.Index:
+    return pd.Index(ids.dropna().to_numpy(dtype=object)).unique()
+
+
+def _pseudonymise_person_ids(table: Table, typed: pd.DataFrame, key: bytes, enterprise_ids: pd.Index) -> None:
     """Resident ID numbers used as person ids are replaced by their pseudonym wherever they appear."""
     cols = []
     if table.name == "persons":
@@ -267,7 +280,7 @@ def _pseudonymise_person_ids(table: Table, typed: pd.DataFrame, key: bytes, ente
         if c not in typed:
             continue
         vals = typed[c].astype(object).where(typed[c].notna(), "")
-        candidates = looks_like_ric(vals) & ~vals.isin(enterprise_ids)
+        candidates = looks_like_ric(vals) & ~member_of(vals, enterprise_ids)
         if candidates.any():
             ok = ric_valid(vals[candidates])
             idx = ok[ok].index
@@ -361,29 +374,29 @@ def validate_tables(
         _check_table_rules(table, typed, cells, sink, pseudonym_key)
         typed_all[table.name] = (typed, cells, np.zeros(len(typed), dtype=bool), sink)
 
-    enterprise_ids: set[str] = set()
+    enterprise_ids = pd.Index([], dtype=object)
     if "enterprises" in typed_all:
         typed, _cells, _keep, sink = typed_all["enterprises"]
         keep = ~sink.rejected_mask(len(typed))
-        enterprise_ids = set(typed.loc[keep, "id"].dropna().tolist())
+        enterprise_ids = _id_index(typed.loc[keep, "id"])
     for name, (typed, _cells, _keep, _sink) in typed_all.items():
         _pseudonymise_person_ids(SCHEMA[name], typed, pseudonym_key, enterprise_ids)
 
     # Nodes first: their accepted ids decide which edges have both ends.
-    node_ids: dict[str, set[str]] = {}
+    node_ids: dict[str, pd.Index] = {}
     merged_counts: dict[str, int] = {}
     for table in SCHEMA.node_tables:
         if table.name not in typed_all:
-            node_ids[table.name] = set()
+            node_ids[table.name] = pd.Index([], dtype=object)
             continue
         typed, cells, _keep, sink = typed_all[table.name]
         if table.name == "persons":
-            clash = typed["id"].isin(node_ids.get("enterprises", set())).fillna(False).astype(bool)
+            clash = member_of(typed["id"], node_ids.get("enterprises", pd.Index([], dtype=object)))
             sink.add(clash, "id", "id_collision", cells["id"])
         keep = ~sink.rejected_mask(len(typed))
         keep, merged_counts[table.name] = _deduplicate(table, typed, keep, sink, cells)
         typed_all[table.name] = (typed, cells, keep, sink)
-        node_ids[table.name] = set(typed.loc[keep, "id"].tolist())
+        node_ids[table.name] = _id_index(typed.loc[keep, "id"])
 
     for table in SCHEMA:
         if table.kind == "node" or table.name not in typed_all:
@@ -391,9 +404,10 @@ def validate_tables(
         typed, cells, _keep, sink = typed_all[table.name]
         for col in table.columns:
             if col.references and col.name in typed:
-                allowed: set[str] = set().union(*(node_ids.get(r, set()) for r in col.references))
+                parts = [node_ids.get(r, pd.Index([], dtype=object)) for r in col.references]
+                allowed = parts[0] if len(parts) == 1 else parts[0].append(parts[1:]).unique()
                 present = typed[col.name].notna()
-                unknown = present & ~typed[col.name].isin(allowed)
+                unknown = present & ~member_of(typed[col.name], allowed)
                 where = " or ".join(col.references)
                 sink.add(
                     unknown,
