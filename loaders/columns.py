@@ -48,7 +48,7 @@ def map_distinct(s: pd.Series, func: Callable[[str], object]) -> pd.Series:
 
 def clean_strings(raw: pd.Series) -> pd.Series:
     """Strip spaces (including full-width and no-break spaces); missing markers become ''."""
-    s = raw.astype(object).where(raw.notna(), "").astype(str)
+    s = raw.astype("string[pyarrow]").fillna("")
     s = s.str.replace("\u3000", " ", regex=False).str.replace("\u00a0", " ", regex=False).str.strip()
     return s.mask(s.isin(_MISSING_MARKERS), "")
 
@@ -72,8 +72,28 @@ def parse_float(s: pd.Series) -> Parsed:
     return vals, present & vals.isna()
 
 
+def _plain_numbers(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Numbers that need no cleaning, and the mask of present cells that do (most cells are plain)."""
+    present = s != ""
+    vals = pd.to_numeric(s.where(present, None), errors="coerce").astype("float64")
+    return vals, present & vals.isna()
+
+
 def parse_amount(s: pd.Series, multiplier: float = 1.0) -> Parsed:
     """Money: thousands separators, currency marks, 万/亿 suffixes, accounting negatives ``(1,000)``."""
+    plain, rest = _plain_numbers(s)
+    if not rest.any():
+        vals = plain * multiplier if multiplier != 1.0 else plain
+        return vals, rest
+    messy_vals, messy_bad = _parse_messy_amount(s[rest], multiplier)
+    vals = plain * multiplier if multiplier != 1.0 else plain.copy()
+    vals[rest] = messy_vals
+    bad = pd.Series(False, index=s.index)
+    bad[rest] = messy_bad
+    return vals, bad
+
+
+def _parse_messy_amount(s: pd.Series, multiplier: float) -> Parsed:
     s = _fullwidth_to_ascii(s)
     present = s != ""
     t = s.str.replace(r"[,\s¥$]|RMB|CNY|人民币", "", regex=True).str.replace("元", "", regex=False)
@@ -92,6 +112,9 @@ def parse_amount(s: pd.Series, multiplier: float = 1.0) -> Parsed:
 
 def parse_share(s: pd.Series, *, percent: bool) -> Parsed:
     """Shares as fractions (0.35), percent strings ("35%") or, when the column is a percent column, 35."""
+    plain, rest = _plain_numbers(s)
+    if not rest.any():
+        return (plain / 100.0 if percent else plain), rest
     s = _fullwidth_to_ascii(s)
     present = s != ""
     has_pct = s.str.endswith("%")

@@ -42,7 +42,7 @@ def _codes(s: pd.Series, width: int) -> np.ndarray:
 
 def uscc_valid(values: pd.Series) -> pd.Series:
     """True where the value (compacted) is a well-formed USCC with the right check character."""
-    s = compact_identifier(values.astype(str))
+    s = compact_identifier(values)
     out = pd.Series(False, index=values.index)
     shaped = s.str.fullmatch(r"[0-9]{8}[0-9A-HJ-NP-RTUW-Y]{10}")
     if not shaped.any():
@@ -71,7 +71,7 @@ def looks_like_ric(values: pd.Series) -> pd.Series:
 
 def ric_valid(values: pd.Series) -> pd.Series:
     """True where the value is a valid resident ID number: format, check character, birth date, birth place."""
-    s = compact_identifier(values.astype(str))
+    s = compact_identifier(values)
     out = pd.Series(False, index=values.index)
     shaped = s.str.fullmatch(r"[0-9]{17}[0-9X]").fillna(False).astype(bool)
     if not shaped.any():
@@ -106,7 +106,7 @@ def _birth_place_known(number: str) -> bool:
 
 def pseudonymise(values: pd.Series, key: bytes) -> pd.Series:
     """A keyed pseudonym (HMAC-SHA256) for each value: stable for one key, not reversible without it."""
-    compact = compact_identifier(values.astype(str))
+    compact = compact_identifier(values)
     unique = compact.unique()
     mapping = {v: "PSN-" + hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest()[:24] for v in unique}
     return compact.map(mapping)

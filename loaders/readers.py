@@ -142,7 +142,8 @@ def read_raw_table(data_dir: Path, table: Table, config: Config) -> RawTable | N
             str(path), f"cannot be read ({exc})", "export it again as CSV (UTF-8) or XLSX and check the sheet name"
         ) from None
     lines = np.arange(len(frame), dtype=np.int64) + 2
-    frame = frame.astype(object)
+    # Arrow-backed strings: a fifth of the memory of Python str objects, and vectorised string functions.
+    frame = frame.astype("string[pyarrow]")
 
     mapped: dict[str, str] = {}
     percent: set[str] = set(source.percent_columns)
@@ -178,7 +179,9 @@ def read_raw_table(data_dir: Path, table: Table, config: Config) -> RawTable | N
 
     # Rows with every cell empty are blank lines, not records; their line numbers are kept for the others.
     if len(frame.columns):
-        blank = (frame.astype(str).apply(lambda c: c.str.strip()) == "").all(axis=1).to_numpy()
+        blank = np.ones(len(frame), dtype=bool)
+        for name in frame.columns:
+            blank &= (frame[name].fillna("").str.strip() == "").to_numpy(dtype=bool)
         if blank.any():
             frame = frame.loc[~blank]
             lines = lines[~blank]

@@ -14,9 +14,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from graphrisk.schema import SCHEMA, Column, Table
-from graphrisk.tables import REJECT_COLUMNS, WARNING_COLUMNS, Tables, TableStats, coerce_frame, empty_frame
+from graphrisk.tables import (
+    REJECT_COLUMNS,
+    WARNING_COLUMNS,
+    Tables,
+    TableStats,
+    coerce_frame,
+    empty_frame,
+    positions_in,
+)
 from loaders import columns as parse
 from loaders.columns import map_distinct
 from loaders.identifiers import compact_identifier, looks_like_ric, pseudonymise, ric_valid, uscc_valid
@@ -223,7 +233,7 @@ def _check_table_rules(
         if present.any():
             ok = uscc_valid(typed["uscc"].where(present, ""))
             sink.add(present & ~ok, "uscc", "invalid_uscc", cells["uscc"])
-            typed["uscc"] = compact_identifier(typed["uscc"].astype(object).where(present, "")).where(present, None)
+            typed["uscc"] = compact_identifier(typed["uscc"].fillna("")).where(present, None)
     if name == "persons" and "id_number" in typed:
         present = typed["id_number"].notna()
         ok = ric_valid(typed["id_number"].where(present, ""))
@@ -255,19 +265,21 @@ def _check_table_rules(
         sink.add(broken, "end_date", "date_order", cells["end_date"])
 
 
-def member_of(values: pd.Series, allowed: pd.Index) -> pd.Series:
+def member_of(values: pd.Series, allowed: pa.Array) -> pd.Series:
     """``values.isin(allowed)`` by hashing: pandas' Arrow-string isin builds one Python object per allowed id."""
     if len(allowed) == 0:
         return pd.Series(False, index=values.index)
-    found = allowed.get_indexer(values.to_numpy(dtype=object, na_value=None)) >= 0
-    return pd.Series(found, index=values.index)
+    return pd.Series(positions_in(values, allowed) >= 0, index=values.index)
 
 
-def _id_index(ids: pd.Series) -> pd.Index:
-    return pd.Index(ids.dropna().to_numpy(dtype=object)).unique()
+_NO_IDS = pa.array([], type=pa.large_string())
 
 
-def _pseudonymise_person_ids(table: Table, typed: pd.DataFrame, key: bytes, enterprise_ids: pd.Index) -> None:
+def _id_index(ids: pd.Series) -> pa.Array:
+    return pc.unique(pa.array(ids.dropna().astype("string[pyarrow]").array, type=pa.large_string()))
+
+
+def _pseudonymise_person_ids(table: Table, typed: pd.DataFrame, key: bytes, enterprise_ids: pa.Array) -> None:
     """Resident ID numbers used as person ids are replaced by their pseudonym wherever they appear."""
     cols = []
     if table.name == "persons":
@@ -279,7 +291,7 @@ def _pseudonymise_person_ids(table: Table, typed: pd.DataFrame, key: bytes, ente
     for c in cols:
         if c not in typed:
             continue
-        vals = typed[c].astype(object).where(typed[c].notna(), "")
+        vals = typed[c].astype("string[pyarrow]").fillna("")
         candidates = looks_like_ric(vals) & ~member_of(vals, enterprise_ids)
         if candidates.any():
             ok = ric_valid(vals[candidates])
@@ -374,7 +386,7 @@ def validate_tables(
         _check_table_rules(table, typed, cells, sink, pseudonym_key)
         typed_all[table.name] = (typed, cells, np.zeros(len(typed), dtype=bool), sink)
 
-    enterprise_ids = pd.Index([], dtype=object)
+    enterprise_ids = _NO_IDS
     if "enterprises" in typed_all:
         typed, _cells, _keep, sink = typed_all["enterprises"]
         keep = ~sink.rejected_mask(len(typed))
@@ -383,15 +395,15 @@ def validate_tables(
         _pseudonymise_person_ids(SCHEMA[name], typed, pseudonym_key, enterprise_ids)
 
     # Nodes first: their accepted ids decide which edges have both ends.
-    node_ids: dict[str, pd.Index] = {}
+    node_ids: dict[str, pa.Array] = {}
     merged_counts: dict[str, int] = {}
     for table in SCHEMA.node_tables:
         if table.name not in typed_all:
-            node_ids[table.name] = pd.Index([], dtype=object)
+            node_ids[table.name] = _NO_IDS
             continue
         typed, cells, _keep, sink = typed_all[table.name]
         if table.name == "persons":
-            clash = member_of(typed["id"], node_ids.get("enterprises", pd.Index([], dtype=object)))
+            clash = member_of(typed["id"], node_ids.get("enterprises", _NO_IDS))
             sink.add(clash, "id", "id_collision", cells["id"])
         keep = ~sink.rejected_mask(len(typed))
         keep, merged_counts[table.name] = _deduplicate(table, typed, keep, sink, cells)
@@ -404,8 +416,8 @@ def validate_tables(
         typed, cells, _keep, sink = typed_all[table.name]
         for col in table.columns:
             if col.references and col.name in typed:
-                parts = [node_ids.get(r, pd.Index([], dtype=object)) for r in col.references]
-                allowed = parts[0] if len(parts) == 1 else parts[0].append(parts[1:]).unique()
+                parts = [node_ids.get(r, _NO_IDS) for r in col.references]
+                allowed = parts[0] if len(parts) == 1 else pc.unique(pa.concat_arrays(parts))
                 present = typed[col.name].notna()
                 unknown = present & ~member_of(typed[col.name], allowed)
                 where = " or ".join(col.references)
