@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from graphrisk.privacy import mask_personal
 from graphrisk.schema import SCHEMA, Column, Table
 from graphrisk.tables import (
     REJECT_COLUMNS,
@@ -32,7 +33,7 @@ from loaders.columns import map_distinct
 from loaders.identifiers import compact_identifier, looks_like_ric, pseudonymise, ric_valid, uscc_valid
 from loaders.readers import RawTable
 
-__all__ = ["REASONS", "mask_personal", "validate_tables"]
+__all__ = ["REASONS", "validate_tables"]
 
 REASONS: dict[str, str] = {
     "missing_value": "a required value is empty",
@@ -84,21 +85,6 @@ _PARSE_REASON = {
     "bool": "invalid_bool",
     "int": "invalid_int",
 }
-
-
-def mask_personal(value: str) -> str:
-    """Personal values in outputs: first and last character kept (张*三), ID-number shaped values hidden.
-
-    >>> mask_personal("张三丰"), mask_personal("李四"), mask_personal("11010519491231002X")
-    ('张*丰', '李*', '<ID number, 18 characters>')
-    """
-    if not value:
-        return value
-    if looks_like_ric(pd.Series([value])).iloc[0]:
-        return f"<ID number, {len(value)} characters>"
-    if len(value) <= 2:
-        return value[0] + "*" * (len(value) - 1)
-    return value[0] + "*" * (len(value) - 2) + value[-1]
 
 
 @dataclass

@@ -13,11 +13,11 @@ from stdnum.cn import ric as stdnum_ric
 from stdnum.cn import uscc as stdnum_uscc
 
 from graphrisk.errors import ConfigError, InputFileError, MissingColumnError, MissingTableError
+from graphrisk.privacy import mask_personal
 from graphrisk.schema import SCHEMA
 from loaders import REASONS, load_tables
 from loaders.columns import parse_amount, parse_bool, parse_date, parse_share
 from loaders.identifiers import pseudonymise, ric_valid, uscc_valid
-from loaders.validate import mask_personal
 
 KEY = b"test-key"
 USCC_A = "91110108551385082Q"  # valid (check character Q)

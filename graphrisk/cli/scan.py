@@ -16,6 +16,7 @@ from graphrisk import __version__
 from graphrisk.analysis import AnalysisContext
 from graphrisk.cli.data import read_validated, write_frame
 from graphrisk.graph import EnterpriseGraph
+from graphrisk.privacy import mask_personal
 from graphrisk.report.html import render_report
 from graphrisk.scan import run_scan
 from graphrisk.tables import Tables
@@ -176,6 +177,12 @@ def scan(
         json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
     )
     headline = {"rejected rows": f"{tables.rejected_rows:,}", "enterprises": f"{graph.n_enterprises:,}"}
+    flagged = set(result.flags["entity_id"])
+    names = {
+        str(i): (str(n) if kind == "enterprise" else mask_personal(str(n)))
+        for i, n, kind in graph.nodes[["id", "name", "kind"]].itertuples(index=False)
+        if i in flagged
+    }
     html = render_report(
         {
             "run_id": run_id,
@@ -188,6 +195,7 @@ def scan(
         },
         result.results,
         result.flags,
+        names,
     )
     (out_dir / "report.html").write_text(html, encoding="utf-8")
 

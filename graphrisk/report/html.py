@@ -76,8 +76,16 @@ def _figures(pairs: Sequence[tuple[str, str]]) -> str:
     return f'<div class="figures">{items}</div>'
 
 
-def render_report(metadata: dict[str, Any], results: Sequence[AnalysisResult], flags: pd.DataFrame) -> str:
-    """The report page: executive summary, flags, then one section per analysis."""
+def render_report(
+    metadata: dict[str, Any],
+    results: Sequence[AnalysisResult],
+    flags: pd.DataFrame,
+    names: dict[str, str] | None = None,
+) -> str:
+    """The report page: executive summary, flags, then one section per analysis.
+
+    ``names`` maps entity ids to the names shown beside them (persons already masked by the caller).
+    """
     counts = flags["severity"].value_counts() if len(flags) else pd.Series(dtype=int)
     parts = [
         "<!DOCTYPE html>",
@@ -98,10 +106,13 @@ def render_report(metadata: dict[str, Any], results: Sequence[AnalysisResult], f
         ),
     ]
     if len(flags):
+        shown = flags[list(FLAG_COLUMNS)]
+        if names:
+            shown = shown.assign(name=shown["entity_id"].map(names))[["entity_id", "name", *FLAG_COLUMNS[1:]]]
         parts += [
             "<h2>Flags</h2>",
             "<p>Every flag with its reason; all of them are in flags.csv.</p>",
-            _table(flags[list(FLAG_COLUMNS)], max_rows=50, severity_column="severity"),
+            _table(shown, max_rows=50, severity_column="severity"),
         ]
     for r in results:
         if r.section is None:
