@@ -43,9 +43,10 @@ class EnterpriseGraph:
     """Enterprises and persons as nodes; ownership, officer, guarantee and supply relations as edge tables."""
 
     def __init__(self, tables: Tables) -> None:
-        self.tables = tables
-        ent = tables["enterprises"]
-        per = tables["persons"]
+        # Nodes in id order and edges in (src, dst, key) order: the same data gives the same integer ids and
+        # the same edge order whether it came from files or from Neo4j, so every result is identical.
+        ent = _sorted(tables["enterprises"], ["id"])
+        per = _sorted(tables["persons"], ["id"])
         ids = np.concatenate([ent["id"].to_numpy(dtype=object), per["id"].to_numpy(dtype=object)])
         self.n_enterprises = len(ent)
         self.n_persons = len(per)
@@ -60,12 +61,20 @@ class EnterpriseGraph:
             }
         )
         self._edges: dict[str, pd.DataFrame] = {}
+        frames = {"enterprises": ent, "persons": per}
         for table in SCHEMA.relation_tables:
             frame = tables[table.name]
             edges = frame.drop(columns=[table.source, table.target]).copy()
             edges.insert(0, "src", self.index_of(frame[table.source]))
             edges.insert(1, "dst", self.index_of(frame[table.target]))
-            self._edges[table.relation] = edges.reset_index(drop=True)
+            rest = [k for k in table.key if k not in (table.source, table.target)]
+            edges = _sorted(edges, ["src", "dst", *rest])
+            self._edges[table.relation] = edges
+            frames[table.name] = _sorted(frame, list(table.key))
+        for table in SCHEMA:
+            if table.name not in frames:
+                frames[table.name] = _sorted(tables[table.name], list(table.key))
+        self.tables = Tables(frames=frames, rejects=tables.rejects, warnings=tables.warnings, stats=tables.stats)
         self._adjacency: dict[tuple[str, str | None], sp.csr_array] = {}
 
     # -- ids ----------------------------------------------------------------------------------------------
@@ -195,6 +204,13 @@ class EnterpriseGraph:
     def canonical_hash(self) -> str:
         """Content hash of the underlying tables; equal for equal data whatever its source."""
         return self.tables.canonical_hash()
+
+
+def _sorted(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Rows in a canonical order (missing values last); stable, so equal keys keep their order."""
+    if len(frame) < 2:
+        return frame.reset_index(drop=True)
+    return frame.sort_values(by, kind="stable", na_position="last").reset_index(drop=True)
 
 
 def _is_missing(v: object) -> bool:
