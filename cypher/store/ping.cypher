@@ -1,0 +1,2 @@
+// Connectivity check against the chosen database.
+RETURN 1 AS ok;
