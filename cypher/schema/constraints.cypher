@@ -2,8 +2,4 @@
 CREATE CONSTRAINT entity_id IF NOT EXISTS FOR (n:Entity) REQUIRE n.id IS UNIQUE;
 CREATE CONSTRAINT enterprises_id IF NOT EXISTS FOR (n:Enterprise) REQUIRE n.id IS UNIQUE;
 CREATE CONSTRAINT persons_id IF NOT EXISTS FOR (n:Person) REQUIRE n.id IS UNIQUE;
-CREATE INDEX shareholdings_key IF NOT EXISTS FOR ()-[r:HOLDS_SHARES]-() ON (r.key);
-CREATE INDEX officers_key IF NOT EXISTS FOR ()-[r:OFFICER_OF]-() ON (r.key);
-CREATE INDEX guarantees_key IF NOT EXISTS FOR ()-[r:GUARANTEES]-() ON (r.key);
-CREATE INDEX supply_links_key IF NOT EXISTS FOR ()-[r:SUPPLIES]-() ON (r.key);
 CREATE CONSTRAINT exposures_key IF NOT EXISTS FOR (n:Facility) REQUIRE n.key IS UNIQUE;

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import os
 import re
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import files
@@ -54,6 +56,10 @@ KEY_SEPARATOR = "\x1f"  # ASCII unit separator: cannot be typed into an id by ac
 
 Progress = Callable[[str], None]
 
+# The driver logs every retried transaction (deadlocks between concurrent load batches are expected and
+# retried); without a handler Python would print those to stderr. Failures still raise StoreError.
+logging.getLogger("neo4j").addHandler(logging.NullHandler())
+
 # Hand-written statements in cypher/store/ (the schema-derived ones are listed by _generated_files()).
 _STORE_FILES = (
     "store/await_indexes.cypher",
@@ -81,6 +87,8 @@ def _generated_files() -> tuple[str, ...]:
     return (
         _CONSTRAINTS_FILE,
         *(f"load/{t.name}.cypher" for t in SCHEMA),
+        *(f"load/{t.name}.create.cypher" for t in SCHEMA if t.kind == "relation"),
+        *(f"count/{t.name}.cypher" for t in SCHEMA if t.kind == "relation"),
         *(f"export/{t.name}.cypher" for t in SCHEMA),
     )
 
@@ -417,7 +425,7 @@ class Neo4jStore:
 
     # -------------------------------------------------------------------------------------------- load
 
-    def load(self, tables: Tables, *, batch_size: int = 10_000,
+    def load(self, tables: Tables, *, batch_size: int = 5_000, workers: int = 2,
              progress: Progress | None = None) -> LoadSummary:
         """Write every table: nodes, then facilities, then relationships, ``batch_size`` rows per transaction.
 
@@ -429,7 +437,7 @@ class Neo4jStore:
         started = time.perf_counter()
         if not self._has_schema():
             self.ensure_schema()
-        results = [self._load_table(t, tables[t.name], batch_size, progress) for t in _LOAD_ORDER]
+        results = [self._load_table(t, tables[t.name], batch_size, workers, progress) for t in _LOAD_ORDER]
         seconds = time.perf_counter() - started
         return LoadSummary(tables=tuple(results), seconds=seconds, batch_size=batch_size)
 
@@ -438,9 +446,18 @@ class Neo4jStore:
         present = {c["name"] for c in self.constraints()} | {i["name"] for i in self.indexes()}
         return names <= present
 
-    def _load_table(self, table: Table, frame: pd.DataFrame, batch_size: int,
+    def _relationship_count(self, table: Table) -> int:
+        with self._errors(f"counting {table.rel_type} relationships"):
+            return int(self._read(f"count/{table.name}.cypher")[0]["n"])
+
+    def _load_table(self, table: Table, frame: pd.DataFrame, batch_size: int, workers: int,
                     progress: Progress | None) -> TableLoad:
-        query = _query(f"load/{table.name}.cypher")
+        name = f"load/{table.name}.cypher"
+        if table.kind == "relation" and len(frame) and self._relationship_count(table) == 0:
+            # Nothing of this type exists yet: CREATE skips MERGE's existence check. The rows are unique by
+            # key (the loaders guarantee it), so the result is what MERGE would have written.
+            name = f"load/{table.name}.create.cypher"
+        query = _query(name)
         started = time.perf_counter()
         n = len(frame)
         matched = nodes = rels = props = batches = 0
@@ -451,14 +468,26 @@ class Neo4jStore:
             c = result.consume().counters
             return int(count), c.nodes_created, c.relationships_created, c.properties_set
 
-        with self._errors(f"loading {table.name}"), self._session() as session:
-            for start in range(0, n, batch_size):
-                rows = _rows(table, frame.iloc[start:start + batch_size])
-                m, nc, rc, ps = session.execute_write(write, rows)
+        starts = list(range(0, n, batch_size))
+
+        def one_batch(start: int) -> tuple[int, int, int, int]:
+            rows = _rows(table, frame.iloc[start:start + batch_size])
+            with self._session() as session:
+                return session.execute_write(write, rows)  # type: ignore[no-any-return]
+
+        # Batches go to `workers` concurrent transactions: one writer keeps only one core of the server busy.
+        # Batches never share a key, so order does not matter; two relationship batches touching the same
+        # node may deadlock, which the server reports as transient and execute_write retries.
+        done = 0
+        with self._errors(f"loading {table.name}"), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            futures = [pool.submit(one_batch, s) for s in starts]
+            for future in as_completed(futures):
+                m, nc, rc, ps = future.result()
                 matched, nodes, rels, props = matched + m, nodes + nc, rels + rc, props + ps
                 batches += 1
+                done = min(done + batch_size, n)
                 if progress is not None:
-                    progress(f"{table.name}: {min(start + batch_size, n):,}/{n:,} rows")
+                    progress(f"{table.name}: {done:,}/{n:,} rows")
         return TableLoad(table=table.name, rows=n, matched=matched, nodes_created=nodes,
                          relationships_created=rels, properties_set=props, batches=batches,
                          seconds=time.perf_counter() - started)
