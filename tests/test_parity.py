@@ -89,3 +89,19 @@ def test_scan_from_neo4j_matches_embedded_scan(tmp_path: Path, neo4j_empty_store
     assert again.exit_code == 0, again.output
     s_again = json.loads((tmp_path / "again" / "summary.json").read_text(encoding="utf-8"))
     assert s_again["graph"] == s_emb["graph"]
+
+
+def test_load_command_twice_changes_nothing(neo4j_empty_store) -> None:
+    runner = CliRunner()
+    first = runner.invoke(main, ["load", str(EXAMPLE), "--neo4j-uri", os.environ["NEO4J_URI"]])
+    assert first.exit_code == 0, first.output
+    summary = json.loads(first.stdout)
+    tables = load_tables(EXAMPLE, pseudonym_key=KEY)
+    expected_rels = sum(len(tables[t]) for t in ("shareholdings", "officers", "guarantees", "supply_links"))
+    assert summary["relationships_created"] == expected_rels + len(tables["exposures"])  # + HAS_FACILITY
+    counts, content = neo4j_empty_store.counts(), neo4j_empty_store.content_hash()
+    second = runner.invoke(main, ["load", str(EXAMPLE), "--neo4j-uri", os.environ["NEO4J_URI"], "--workers", "1"])
+    assert second.exit_code == 0, second.output
+    again = json.loads(second.stdout)
+    assert again["nodes_created"] == 0 and again["relationships_created"] == 0
+    assert neo4j_empty_store.counts() == counts and neo4j_empty_store.content_hash() == content
