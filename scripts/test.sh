@@ -14,7 +14,7 @@ if [ -z "${NEO4J_URI:-}" ]; then
 else
   python3 scripts/neo4j.py start   # only checks that the given server answers
 fi
-stop_neo4j() { if [ "$started_here" = 1 ]; then python3 scripts/neo4j.py stop || true; fi; }
+stop_neo4j() { if [ "$started_here" = 1 ]; then env -u NEO4J_URI python3 scripts/neo4j.py stop || true; fi; }
 trap stop_neo4j EXIT
 
 # Every Neo4j test fails (never skips) when the server is missing; CI=true makes that explicit too.
