@@ -52,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     total = t3 - t0
     rows = {name: len(df) for name, df in portfolio.tables.items()}
     size_mb = sum(len(b) for b in files.values()) / 1e6
-    stages = [("generate_portfolio", t1 - t0), ("portfolio_files", t2 - t1), ("write files", t3 - t2),
-              ("total", total)]
+    stages = [("generate_portfolio", t1 - t0), ("portfolio_files", t2 - t1), ("write files", t3 - t2), ("total", total)]
     print(f"graphrisk generate benchmark: n = {args.enterprises:,}, seed = {args.seed}")
     print(f"{'stage':<24}{'seconds':>10}")
     for name, sec in stages:
@@ -67,8 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'peak RSS (GB)':<24}{_peak_rss_gb():>12.2f}")
     budget = TARGET_S * args.enterprises / TARGET_N
     ok = total < budget
-    print(f"target: < {TARGET_S:.0f} s for {TARGET_N:,} enterprises (scaled: < {budget:.1f} s) -> "
-          f"{'met' if ok else 'MISSED'}")
+    print(
+        f"target: < {TARGET_S:.0f} s for {TARGET_N:,} enterprises (scaled: < {budget:.1f} s) -> "
+        f"{'met' if ok else 'MISSED'}"
+    )
     return 0 if ok else 1
 
 

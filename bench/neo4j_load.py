@@ -61,28 +61,49 @@ def builtin_tables(n: int, seed: int = 7) -> Tables:
     ss, sc = pairs(int(0.8 * n), ent, ent)
     days = rng.integers(0, 3650, len(gg))
     start = pd.Timestamp("2015-01-01") + pd.to_timedelta(days, unit="D")
-    return Tables.from_frames({
-        "enterprises": pd.DataFrame({
-            "id": ent, "name": [f"企业{i}" for i in range(n)],
-            "established": pd.Timestamp("1990-01-01") + pd.to_timedelta(rng.integers(0, 12000, n), unit="D"),
-            "registered_capital": rng.lognormal(15, 1.5, n).round(2), "pd": rng.beta(1, 60, n).round(5),
-            "defaulted": rng.random(n) < 0.02, "region": rng.choice(["北京", "上海", "浙江", "广东"], n),
-        }),
-        "persons": pd.DataFrame({"id": per, "name": [f"人{i}" for i in range(len(per))]}),
-        "shareholdings": pd.DataFrame({"holder_id": hs, "company_id": hc,
-                                       "share": rng.uniform(0.01, 1.0, len(hs)).round(4)}),
-        "officers": pd.DataFrame({"person_id": op, "company_id": oc,
-                                  "role": rng.choice(["director", "supervisor", "manager"], len(op))}),
-        "guarantees": pd.DataFrame({
-            "guarantor_id": gg, "borrower_id": gb, "amount": rng.lognormal(15, 1, len(gg)).round(2),
-            "loan_id": [f"L{i:09d}" for i in range(len(gg))], "kind": "guarantee",
-            "start_date": start, "end_date": start + pd.to_timedelta(365, unit="D"),
-        }),
-        "supply_links": pd.DataFrame({"supplier_id": ss, "customer_id": sc, "year": 2024,
-                                      "amount": rng.lognormal(14, 1, len(ss)).round(2)}),
-        "exposures": pd.DataFrame({"borrower_id": ent[: n // 2], "ead": rng.lognormal(16, 1, n // 2).round(2),
-                                   "facility_id": [f"F{i:08d}" for i in range(n // 2)]}),
-    })
+    return Tables.from_frames(
+        {
+            "enterprises": pd.DataFrame(
+                {
+                    "id": ent,
+                    "name": [f"企业{i}" for i in range(n)],
+                    "established": pd.Timestamp("1990-01-01") + pd.to_timedelta(rng.integers(0, 12000, n), unit="D"),
+                    "registered_capital": rng.lognormal(15, 1.5, n).round(2),
+                    "pd": rng.beta(1, 60, n).round(5),
+                    "defaulted": rng.random(n) < 0.02,
+                    "region": rng.choice(["北京", "上海", "浙江", "广东"], n),
+                }
+            ),
+            "persons": pd.DataFrame({"id": per, "name": [f"人{i}" for i in range(len(per))]}),
+            "shareholdings": pd.DataFrame(
+                {"holder_id": hs, "company_id": hc, "share": rng.uniform(0.01, 1.0, len(hs)).round(4)}
+            ),
+            "officers": pd.DataFrame(
+                {"person_id": op, "company_id": oc, "role": rng.choice(["director", "supervisor", "manager"], len(op))}
+            ),
+            "guarantees": pd.DataFrame(
+                {
+                    "guarantor_id": gg,
+                    "borrower_id": gb,
+                    "amount": rng.lognormal(15, 1, len(gg)).round(2),
+                    "loan_id": [f"L{i:09d}" for i in range(len(gg))],
+                    "kind": "guarantee",
+                    "start_date": start,
+                    "end_date": start + pd.to_timedelta(365, unit="D"),
+                }
+            ),
+            "supply_links": pd.DataFrame(
+                {"supplier_id": ss, "customer_id": sc, "year": 2024, "amount": rng.lognormal(14, 1, len(ss)).round(2)}
+            ),
+            "exposures": pd.DataFrame(
+                {
+                    "borrower_id": ent[: n // 2],
+                    "ead": rng.lognormal(16, 1, n // 2).round(2),
+                    "facility_id": [f"F{i:08d}" for i in range(n // 2)],
+                }
+            ),
+        }
+    )
 
 
 def synthetic_tables(n: int, seed: int) -> Tables:
@@ -132,8 +153,11 @@ def load_nodes(store: Neo4jStore, tables: Tables) -> None:
 def profiles(store: Neo4jStore, tables: Tables, batch_size: int) -> dict[str, list[str]]:
     """PROFILE of each relationship load on one batch, against a graph holding the nodes (rolled back)."""
     load_nodes(store, tables)
-    return {t.name: store.load_plan(t.name, tables[t.name].iloc[:batch_size])
-            for t in SCHEMA if t.kind == "relation" and len(tables[t.name])}
+    return {
+        t.name: store.load_plan(t.name, tables[t.name].iloc[:batch_size])
+        for t in SCHEMA
+        if t.kind == "relation" and len(tables[t.name])
+    }
 
 
 def naive(store: Neo4jStore, tables: Tables, sample: int) -> tuple[int, float, float]:
@@ -156,7 +180,7 @@ def naive(store: Neo4jStore, tables: Tables, sample: int) -> tuple[int, float, f
     started = time.perf_counter()
     for name, frame in frames.items():
         for i in range(len(frame)):
-            _rows(SCHEMA[name], frame.iloc[i:i + 1])
+            _rows(SCHEMA[name], frame.iloc[i : i + 1])
     return created, seconds, time.perf_counter() - started
 
 
@@ -195,21 +219,26 @@ def main() -> int:
             results.append(batched(store, tables, size))
         plans = profiles(store, tables, max(sizes)) if args.profile else {}
         naive_created, naive_seconds, naive_client = (
-            naive(store, tables, args.naive_sample) if args.naive_sample else (0, 0.0, 0.0))
+            naive(store, tables, args.naive_sample) if args.naive_sample else (0, 0.0, 0.0)
+        )
         store.clear()
 
     print(f"\nNeo4j load benchmark — {origin}")
     print("rows: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()) + f" (total {sum(rows.values()):,})")
     print()
-    header = (f"{'batch':>7} {'rows':>10} {'nodes':>9} {'rels':>9} {'seconds':>8} {'rels/s':>9} "
-              f"{'rel-phase rels/s':>17} {'rows/s':>9}")
+    header = (
+        f"{'batch':>7} {'rows':>10} {'nodes':>9} {'rels':>9} {'seconds':>8} {'rels/s':>9} "
+        f"{'rel-phase rels/s':>17} {'rows/s':>9}"
+    )
     print(header)
     print("-" * len(header))
     for s in results:
         rel_created, rel_seconds = relation_phase(s)
-        print(f"{s.batch_size:>7,} {s.rows:>10,} {s.nodes_created:>9,} {s.relationships_created:>9,} "
-              f"{s.seconds:>8.1f} {rels_per_s(s):>9,.0f} {rel_created / rel_seconds:>17,.0f} "
-              f"{s.rows / s.seconds:>9,.0f}")
+        print(
+            f"{s.batch_size:>7,} {s.rows:>10,} {s.nodes_created:>9,} {s.relationships_created:>9,} "
+            f"{s.seconds:>8.1f} {rels_per_s(s):>9,.0f} {rel_created / rel_seconds:>17,.0f} "
+            f"{s.rows / s.seconds:>9,.0f}"
+        )
     best = max(results, key=rels_per_s)
     print()
     print(f"per table at batch size {best.batch_size:,}:")
@@ -217,9 +246,11 @@ def main() -> int:
         rate = (t.rows / t.seconds) if t.seconds else 0.0
         print(f"  {t.table:<14} {t.rows:>9,} rows {t.seconds:>7.1f} s {rate:>9,.0f} rows/s")
     verdict = "met" if rels_per_s(best) >= TARGET_RELS_PER_S else "NOT met"
-    print(f"\nbest: {rels_per_s(best):,.0f} relationships/s at batch size {best.batch_size:,} "
-          f"(all relationships created over the whole load, nodes included); target "
-          f"{TARGET_RELS_PER_S:,}/s {verdict}")
+    print(
+        f"\nbest: {rels_per_s(best):,.0f} relationships/s at batch size {best.batch_size:,} "
+        f"(all relationships created over the whole load, nodes included); target "
+        f"{TARGET_RELS_PER_S:,}/s {verdict}"
+    )
     for name, plan in plans.items():
         print(f"\nPROFILE of load/{name}.cypher on one batch (rolled back):")
         for line in plan:
@@ -227,10 +258,14 @@ def main() -> int:
     if naive_created:
         naive_rate = naive_created / naive_seconds
         total_rels = best.relationships_created
-        print(f"naive, one MERGE transaction per row: {naive_created:,} relationships in {naive_seconds:.1f} s = "
-              f"{naive_rate:,.0f}/s (measured on a sample; {naive_client:.1f} s of it converting rows)")
-        print(f"  extrapolated, not measured: {total_rels:,} relationships would take "
-              f"{total_rels / naive_rate:,.0f} s; batched is {rels_per_s(best) / naive_rate:,.1f}x faster")
+        print(
+            f"naive, one MERGE transaction per row: {naive_created:,} relationships in {naive_seconds:.1f} s = "
+            f"{naive_rate:,.0f}/s (measured on a sample; {naive_client:.1f} s of it converting rows)"
+        )
+        print(
+            f"  extrapolated, not measured: {total_rels:,} relationships would take "
+            f"{total_rels / naive_rate:,.0f} s; batched is {rels_per_s(best) / naive_rate:,.1f}x faster"
+        )
     return 0
 
 

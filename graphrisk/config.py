@@ -29,7 +29,15 @@ from typing import Any
 from graphrisk.errors import ConfigError
 from graphrisk.schema import SCHEMA
 
-__all__ = ["CONFIG_FILE", "THRESHOLDS", "Config", "TableSource", "Threshold", "load_config"]
+__all__ = [
+    "CONFIG_FILE",
+    "Config",
+    "TableSource",
+    "Threshold",
+    "all_thresholds",
+    "declare_thresholds",
+    "load_config",
+]
 
 CONFIG_FILE = "graphrisk.toml"
 
@@ -42,7 +50,7 @@ class Threshold:
     source: str
 
 
-THRESHOLDS: tuple[Threshold, ...] = (
+_FOUNDATION_THRESHOLDS: tuple[Threshold, ...] = (
     Threshold(
         "share_sum_tolerance",
         0.005,
@@ -63,7 +71,24 @@ THRESHOLDS: tuple[Threshold, ...] = (
         "graphrisk convention; tune to the portfolio",
     ),
 )
-_THRESHOLD_BY_NAME = {t.name: t for t in THRESHOLDS}
+_THRESHOLD_BY_NAME: dict[str, Threshold] = {t.name: t for t in _FOUNDATION_THRESHOLDS}
+
+
+def declare_thresholds(*thresholds: Threshold) -> None:
+    """Declare an analysis module's thresholds (called at import); names must be unique across modules."""
+    for t in thresholds:
+        known = _THRESHOLD_BY_NAME.get(t.name)
+        if known is not None and known != t:
+            raise ValueError(f"threshold {t.name} is declared twice with different values")
+        _THRESHOLD_BY_NAME[t.name] = t
+
+
+def all_thresholds() -> tuple[Threshold, ...]:
+    """Every declared threshold, the analyses' included."""
+    import graphrisk.analysis as analysis  # importing the analyses declares their thresholds
+
+    analysis.registered_analyses()
+    return tuple(_THRESHOLD_BY_NAME.values())
 
 
 @dataclass(frozen=True)
@@ -88,6 +113,8 @@ class Config:
     def threshold(self, name: str) -> float:
         if name in self.thresholds:
             return self.thresholds[name]
+        if name not in _THRESHOLD_BY_NAME:
+            all_thresholds()
         return _THRESHOLD_BY_NAME[name].default
 
     def source(self, table: str) -> TableSource:
@@ -104,7 +131,7 @@ class Config:
                 "source": t.source,
                 "overridden": t.name in self.thresholds,
             }
-            for t in THRESHOLDS
+            for t in all_thresholds()
         ]
 
 
@@ -145,6 +172,7 @@ def load_config(path: Path) -> Config:
             percent_columns=tuple(spec.get("percent_columns") or ()),
         )
     thresholds: dict[str, float] = {}
+    all_thresholds()
     for name, value in (raw.get("thresholds") or {}).items():
         if name not in _THRESHOLD_BY_NAME:
             raise ConfigError(f"{path}: [thresholds] {name} is unknown. Known: {', '.join(_THRESHOLD_BY_NAME)}.")

@@ -91,22 +91,66 @@ _REGIONS: tuple[tuple[str, str, str, str, str, str, float], ...] = (
 # Birthplace codes for resident IDs, with the first birth year for which the code was in use (stdnum checks
 # the code against the birth year, as the registry does).
 _BIRTHPLACES: tuple[tuple[str, int, float], ...] = (
-    ("110101", 1950, 1.0), ("110105", 1950, 1.5), ("110108", 1950, 1.5), ("110106", 1950, 0.8),
-    ("120103", 1950, 0.8), ("310104", 1950, 1.2), ("310107", 1950, 0.8), ("330122", 1950, 1.0),
-    ("340421", 1950, 1.0), ("360121", 1950, 1.0), ("430321", 1950, 1.0), ("510321", 1950, 1.0),
-    ("530124", 1950, 0.6), ("620121", 1950, 0.6), ("429001", 1950, 1.0), ("610326", 1950, 0.8),
-    ("210726", 1950, 0.6), ("140123", 1950, 0.6), ("330106", 1983, 1.5), ("330102", 1983, 1.0),
-    ("320102", 1983, 1.0), ("370102", 1983, 1.0), ("410105", 1983, 1.2), ("420106", 1983, 1.2),
-    ("350203", 1983, 0.8), ("440104", 1983, 1.2), ("440106", 1985, 1.0), ("510107", 1990, 1.0),
-    ("500103", 1997, 0.8), ("330782", 1989, 0.8), ("320583", 1989, 0.8), ("441900", 1988, 1.0),
+    ("110101", 1950, 1.0),
+    ("110105", 1950, 1.5),
+    ("110108", 1950, 1.5),
+    ("110106", 1950, 0.8),
+    ("120103", 1950, 0.8),
+    ("310104", 1950, 1.2),
+    ("310107", 1950, 0.8),
+    ("330122", 1950, 1.0),
+    ("340421", 1950, 1.0),
+    ("360121", 1950, 1.0),
+    ("430321", 1950, 1.0),
+    ("510321", 1950, 1.0),
+    ("530124", 1950, 0.6),
+    ("620121", 1950, 0.6),
+    ("429001", 1950, 1.0),
+    ("610326", 1950, 0.8),
+    ("210726", 1950, 0.6),
+    ("140123", 1950, 0.6),
+    ("330106", 1983, 1.5),
+    ("330102", 1983, 1.0),
+    ("320102", 1983, 1.0),
+    ("370102", 1983, 1.0),
+    ("410105", 1983, 1.2),
+    ("420106", 1983, 1.2),
+    ("350203", 1983, 0.8),
+    ("440104", 1983, 1.2),
+    ("440106", 1985, 1.0),
+    ("510107", 1990, 1.0),
+    ("500103", 1997, 0.8),
+    ("330782", 1989, 0.8),
+    ("320583", 1989, 0.8),
+    ("441900", 1988, 1.0),
 )
 
 # GB/T 4754-2017 sections: (name, weight, words used in company names).
 _INDUSTRIES: tuple[tuple[str, float, tuple[str, ...]], ...] = (
     ("农、林、牧、渔业", 2.0, ("农业科技", "生态农业", "农产品", "养殖", "林业")),
     ("采矿业", 1.0, ("矿业", "能源开发", "矿产品")),
-    ("制造业", 28.0, ("机械制造", "电子", "新材料", "化工", "纺织", "服饰", "汽车零部件", "精密机械", "食品",
-                    "医疗器械", "塑胶制品", "五金制品", "光电", "包装", "家具", "智能装备")),
+    (
+        "制造业",
+        28.0,
+        (
+            "机械制造",
+            "电子",
+            "新材料",
+            "化工",
+            "纺织",
+            "服饰",
+            "汽车零部件",
+            "精密机械",
+            "食品",
+            "医疗器械",
+            "塑胶制品",
+            "五金制品",
+            "光电",
+            "包装",
+            "家具",
+            "智能装备",
+        ),
+    ),
     ("电力、热力、燃气及水生产和供应业", 2.0, ("电力", "新能源", "燃气", "水务", "热力")),
     ("建筑业", 9.0, ("建设工程", "建筑工程", "装饰工程", "市政工程", "钢结构工程")),
     ("批发和零售业", 22.0, ("贸易", "商贸", "供应链管理", "进出口", "电子商务", "百货", "医药")),
@@ -132,8 +176,26 @@ _LEGAL_FORMS = ("有限公司", "有限责任公司", "股份有限公司", "集
 _STATUSES = ("存续", "在业", "吊销", "注销")
 _ROLES = ("legal_representative", "chairman", "director", "supervisor", "manager", "finance_head")
 _KINDS = ("guarantee", "mortgage", "pledge")
-_RATINGS = ("AAA", "AA+", "AA", "AA-", "A+", "A", "A-", "BBB+", "BBB", "BBB-", "BB+", "BB", "BB-", "B+", "B",
-            "B-", "CCC", "CC")
+_RATINGS = (
+    "AAA",
+    "AA+",
+    "AA",
+    "AA-",
+    "A+",
+    "A",
+    "A-",
+    "BBB+",
+    "BBB",
+    "BBB-",
+    "BB+",
+    "BB",
+    "BB-",
+    "B+",
+    "B",
+    "B-",
+    "CCC",
+    "CC",
+)
 _DEFAULT_RATING = "C"
 _PD_MIN, _PD_MAX = 0.0003, 0.3
 
@@ -152,18 +214,94 @@ _GIVEN_CHARS = (
     "琴芬翠彬越源卓睿铭泽昊然"
 )
 _ROADS = (
-    "人民路", "解放路", "中山路", "建设路", "文化路", "科技路", "创业大道", "学院路", "长江路", "黄河路", "和平路",
-    "新华路", "青年路", "东风路", "胜利路", "光明路", "工业路", "南京路", "北京路", "环城东路", "环城西路", "滨江大道",
-    "世纪大道", "迎宾大道", "金融街", "高新大道", "朝阳路", "延安路", "复兴路", "淮海路", "长安街", "湖滨路",
-    "春晖路", "秋实路", "兴业路", "振兴路", "发展大道", "创新路", "未来路", "智慧路", "天府大道", "深南大道",
-    "珠江路", "钱江路", "太湖路", "西湖大道", "江南大道", "东方路", "锦绣路", "同心路",
+    "人民路",
+    "解放路",
+    "中山路",
+    "建设路",
+    "文化路",
+    "科技路",
+    "创业大道",
+    "学院路",
+    "长江路",
+    "黄河路",
+    "和平路",
+    "新华路",
+    "青年路",
+    "东风路",
+    "胜利路",
+    "光明路",
+    "工业路",
+    "南京路",
+    "北京路",
+    "环城东路",
+    "环城西路",
+    "滨江大道",
+    "世纪大道",
+    "迎宾大道",
+    "金融街",
+    "高新大道",
+    "朝阳路",
+    "延安路",
+    "复兴路",
+    "淮海路",
+    "长安街",
+    "湖滨路",
+    "春晖路",
+    "秋实路",
+    "兴业路",
+    "振兴路",
+    "发展大道",
+    "创新路",
+    "未来路",
+    "智慧路",
+    "天府大道",
+    "深南大道",
+    "珠江路",
+    "钱江路",
+    "太湖路",
+    "西湖大道",
+    "江南大道",
+    "东方路",
+    "锦绣路",
+    "同心路",
 )
 _BUILDINGS = ("大厦", "国际中心", "商务中心", "科技园", "广场", "金融中心", "产业园")
 _COMMUNITIES = ("花园", "小区", "公寓", "家园", "新村", "苑", "名都", "华庭")
 _PARKS = ("众创空间", "创业园", "孵化器", "总部基地", "电商产业园", "科创中心")
-_MOBILE_PREFIXES = ("130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "153",
-                    "155", "156", "157", "158", "159", "176", "177", "178", "180", "181", "182", "183", "185",
-                    "186", "187", "188", "189", "198", "199")
+_MOBILE_PREFIXES = (
+    "130",
+    "131",
+    "132",
+    "133",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "150",
+    "151",
+    "152",
+    "153",
+    "155",
+    "156",
+    "157",
+    "158",
+    "159",
+    "176",
+    "177",
+    "178",
+    "180",
+    "181",
+    "182",
+    "183",
+    "185",
+    "186",
+    "187",
+    "188",
+    "189",
+    "198",
+    "199",
+)
 _FREE_MAIL = ("163.com", "126.com", "sina.com", "foxmail.com", "139.com", "aliyun.com")
 _CORP_TLD = (".com", ".com.cn", ".cn", ".net")
 _MAIL_BOXES = ("info", "service", "admin", "hr", "sales", "contact", "finance")
@@ -395,7 +533,7 @@ class _Gen:
             nonlocal cur
             if cur + k > len(heads):
                 raise ValueError("too few enterprises for the planted patterns; use more enterprises")
-            out = heads[cur:cur + k]
+            out = heads[cur : cur + k]
             cur += k
             return out
 
@@ -489,8 +627,9 @@ class _Gen:
                 break
             idx = np.flatnonzero(dup)
             b = rng.integers(0, n_brand * n_brand, size=len(idx))
-            names[idx] = _cat(short[region[idx]], chars[b // n_brand], chars[b % n_brand], word_text[idx],
-                              forms[form[idx]])
+            names[idx] = _cat(
+                short[region[idx]], chars[b // n_brand], chars[b % n_brand], word_text[idx], forms[form[idx]]
+            )
         self.names = names.astype(np.str_)
         ind_names = np.array([i[0] for i in _INDUSTRIES], dtype=np.str_)
         self.industry = ind_names[ind].astype(object)
@@ -501,8 +640,10 @@ class _Gen:
         self.region_text = self.region_text.astype(np.str_)
 
         # Established: skewed to the last fifteen years; group tops and listed firms are older.
-        start, end = int(np.datetime64("1992-01-01").astype(np.int64)), int(np.datetime64("2025-12-31").astype(
-            np.int64))
+        start, end = (
+            int(np.datetime64("1992-01-01").astype(np.int64)),
+            int(np.datetime64("2025-12-31").astype(np.int64)),
+        )
         est = start + ((end - start) * rng.beta(2.2, 1.2, n)).astype(np.int64)
         older = is_top | self.listed
         est[older] = start + ((end - start) * rng.beta(1.5, 2.5, int(older.sum()))).astype(np.int64)
@@ -595,8 +736,11 @@ class _Gen:
         gchars = np.array(list(_GIVEN_CHARS), dtype=np.str_)
         one = given < ng
         g2 = given - ng
-        given_text = np.where(one, gchars[np.minimum(given, ng - 1)],
-                              _cat(gchars[np.maximum(g2, 0) // ng], gchars[np.maximum(g2, 0) % ng]))
+        given_text = np.where(
+            one,
+            gchars[np.minimum(given, ng - 1)],
+            _cat(gchars[np.maximum(g2, 0) // ng], gchars[np.maximum(g2, 0) % ng]),
+        )
         names = _cat(np.array(list(_SURNAMES), dtype=np.str_)[sur], given_text)
 
         # Same-name persons: groups of 2–3 distinct people given one name.
@@ -645,16 +789,25 @@ class _Gen:
 
         # Firm addresses: unique by construction (a distinct number encodes road, number, building, room).
         u = _unique_ints(rng, len(_ROADS) * 800 * 30 * 3000, n + n_hidden)
-        road, num, bld, room = u % len(_ROADS), (u // len(_ROADS)) % 800, (u // (len(_ROADS) * 800)) % 30, u // (
-            len(_ROADS) * 800 * 30)
+        road, num, bld, room = (
+            u % len(_ROADS),
+            (u // len(_ROADS)) % 800,
+            (u // (len(_ROADS) * 800)) % 30,
+            u // (len(_ROADS) * 800 * 30),
+        )
         bchars = np.array(list(_BRAND_CHARS), dtype=np.str_)
-        bname = _cat(bchars[(u // 7) % len(bchars)], bchars[(u // 11) % len(bchars)],
-                     np.array(_BUILDINGS, dtype=np.str_)[bld % len(_BUILDINGS)])
+        bname = _cat(
+            bchars[(u // 7) % len(bchars)],
+            bchars[(u // 11) % len(bchars)],
+            np.array(_BUILDINGS, dtype=np.str_)[bld % len(_BUILDINGS)],
+        )
         floor_room = _cat(_num(1 + room // 100), _num(room % 100, 2))
-        reg_all = np.concatenate((self.region_text, self.region_text[self.hidden_members[
-            _segments(self.hidden_sizes)[2]]]))
-        addr = _cat(reg_all, roads[road], _num(1 + num), "号", bname, _num(1 + bld // len(_BUILDINGS)), "幢",
-                    floor_room, "室")
+        reg_all = np.concatenate(
+            (self.region_text, self.region_text[self.hidden_members[_segments(self.hidden_sizes)[2]]])
+        )
+        addr = _cat(
+            reg_all, roads[road], _num(1 + num), "号", bname, _num(1 + bld // len(_BUILDINGS)), "幢", floor_room, "室"
+        )
         self.address = addr[:n].astype(object)
         hidden_addr = addr[n:].copy()
         del addr, bname, floor_room, reg_all
@@ -662,11 +815,16 @@ class _Gen:
         # Phones: landlines with the region's area code, or mobiles; all numbers distinct.
         area = np.array([r[5] for r in _REGIONS], dtype=np.str_)
         land = _unique_ints(rng, 10**7, n + n_hidden)
-        land_text = _cat(area[np.concatenate((self.region, self.region[self.hidden_members[
-            _segments(self.hidden_sizes)[2]]]))], "-", _num(2 + land % 7), _num(land // 7 % 10**7, 7))
+        land_text = _cat(
+            area[np.concatenate((self.region, self.region[self.hidden_members[_segments(self.hidden_sizes)[2]]]))],
+            "-",
+            _num(2 + land % 7),
+            _num(land // 7 % 10**7, 7),
+        )
         mob = _unique_ints(rng, 10**8, n + np_)
-        mob_text = _cat(np.array(_MOBILE_PREFIXES, dtype=np.str_)[rng.integers(0, len(_MOBILE_PREFIXES), n + np_)],
-                        _num(mob, 8))
+        mob_text = _cat(
+            np.array(_MOBILE_PREFIXES, dtype=np.str_)[rng.integers(0, len(_MOBILE_PREFIXES), n + np_)], _num(mob, 8)
+        )
         kind = _choice(rng, 3, n, (0.55, 0.40, 0.05))
         phone = np.where(kind == 0, land_text[:n], mob_text[:n]).astype(object)
         phone[kind == 2] = None
@@ -706,12 +864,20 @@ class _Gen:
         pr = _choice(rng, len(_REGIONS), np_, [r[6] for r in _REGIONS])
         reg_text = np.array([r[1] + (r[2] if r[2] != r[1] else "") + r[3] for r in _REGIONS], dtype=np.str_)
         pu = _unique_ints(rng, len(_ROADS) * 500 * len(_COMMUNITIES) * 40 * 3000, np_)
-        p_addr = _cat(reg_text[pr], roads[pu % len(_ROADS)], _num(1 + (pu // len(_ROADS)) % 500), "号",
-                      bchars[pu % len(bchars)], bchars[(pu // 13) % len(bchars)],
-                      np.array(_COMMUNITIES, dtype=np.str_)[(pu // (len(_ROADS) * 500)) % len(_COMMUNITIES)],
-                      _num(1 + (pu // (len(_ROADS) * 500 * len(_COMMUNITIES))) % 40), "幢",
-                      _num(1 + pu // (len(_ROADS) * 500 * len(_COMMUNITIES) * 40) // 100),
-                      _num(pu // (len(_ROADS) * 500 * len(_COMMUNITIES) * 40) % 100, 2), "室")
+        p_addr = _cat(
+            reg_text[pr],
+            roads[pu % len(_ROADS)],
+            _num(1 + (pu // len(_ROADS)) % 500),
+            "号",
+            bchars[pu % len(bchars)],
+            bchars[(pu // 13) % len(bchars)],
+            np.array(_COMMUNITIES, dtype=np.str_)[(pu // (len(_ROADS) * 500)) % len(_COMMUNITIES)],
+            _num(1 + (pu // (len(_ROADS) * 500 * len(_COMMUNITIES))) % 40),
+            "幢",
+            _num(1 + pu // (len(_ROADS) * 500 * len(_COMMUNITIES) * 40) // 100),
+            _num(pu // (len(_ROADS) * 500 * len(_COMMUNITIES) * 40) % 100, 2),
+            "室",
+        )
         self.p_address = p_addr.astype(object)
         self.p_address[rng.random(np_) < 0.2] = None
 
@@ -722,8 +888,9 @@ class _Gen:
         share[none, rng.integers(0, 4, int(none.sum()))] = True
         officer_role = np.where(rng.random(n_hidden) < 0.5, "legal_representative", "finance_head")
         hm = self.hidden_members
-        for col, (arr, values) in enumerate(((self.address, hidden_addr), (self.phone, hidden_phone),
-                                             (self.email, hidden_email))):
+        for col, (arr, values) in enumerate(
+            ((self.address, hidden_addr), (self.phone, hidden_phone), (self.email, hidden_email))
+        ):
             on = share[grp, col]
             arr[hm[on]] = values[grp[on]]
         self.hidden_share = share
@@ -734,11 +901,20 @@ class _Gen:
         hg, _, hstarts = _segments(self.hub_sizes)
         hreg = self.region_text[self.hub_members[hstarts]]
         hu = rng.integers(0, 10**6, n_hub)
-        hub_addr = _cat(hreg, roads[hu % len(_ROADS)], _num(1 + (hu // len(_ROADS)) % 900), "号",
-                        np.array(list(_BRAND_CHARS), dtype=np.str_)[hu % len(_BRAND_CHARS)],
-                        np.array(list(_BRAND_CHARS), dtype=np.str_)[(hu // 7) % len(_BRAND_CHARS)],
-                        np.array(_PARKS, dtype=np.str_)[hu % len(_PARKS)], _num(1 + hu % 5), "幢",
-                        _num(1 + hu % 9), "楼", _cat("(集中办公区", _num(1 + np.arange(n_hub)), ")"))
+        hub_addr = _cat(
+            hreg,
+            roads[hu % len(_ROADS)],
+            _num(1 + (hu // len(_ROADS)) % 900),
+            "号",
+            np.array(list(_BRAND_CHARS), dtype=np.str_)[hu % len(_BRAND_CHARS)],
+            np.array(list(_BRAND_CHARS), dtype=np.str_)[(hu // 7) % len(_BRAND_CHARS)],
+            np.array(_PARKS, dtype=np.str_)[hu % len(_PARKS)],
+            _num(1 + hu % 5),
+            "幢",
+            _num(1 + hu % 9),
+            "楼",
+            _cat("(集中办公区", _num(1 + np.arange(n_hub)), ")"),
+        )
         self.address[self.hub_members] = hub_addr[hg]
         self.hub_addr = hub_addr
         self.say("contacts: addresses, phones, emails")
@@ -764,8 +940,11 @@ class _Gen:
             np.where(
                 state_root >= 0,
                 np.where(r < 0.6, 1.0, rng.uniform(0.51, 0.9, m)),
-                np.where(pyr, np.where(r < 0.3, 1.0, rng.uniform(0.6, 0.95, m)),
-                         np.where((sz == 1) | (r < 0.15), 1.0, nice[rng.integers(0, len(nice), m)])),
+                np.where(
+                    pyr,
+                    np.where(r < 0.3, 1.0, rng.uniform(0.6, 0.95, m)),
+                    np.where((sz == 1) | (r < 0.15), 1.0, nice[rng.integers(0, len(nice), m)]),
+                ),
             ),
         )
         p_micro = _micro(share)
@@ -869,8 +1048,9 @@ class _Gen:
         legal[hm[by_legal]] = legal[hm[starts[grp[by_legal]]]]
         by_fin = off & (self.hidden_role[grp] == "finance_head")
         fin[hm[by_fin]] = self.agent0 + grp[by_fin]
-        self.hidden_person = np.where(self.hidden_role == "legal_representative", legal[hm[starts]],
-                                      self.agent0 + np.arange(len(starts)))
+        self.hidden_person = np.where(
+            self.hidden_role == "legal_representative", legal[hm[starts]], self.agent0 + np.arange(len(starts))
+        )
         rows.append((legal, np.arange(n, dtype=np.int64), _ROLES.index("legal_representative")))
         fo = fin >= 0
         rows.append((fin[fo], np.flatnonzero(fo).astype(np.int64), _ROLES.index("finance_head")))
@@ -892,7 +1072,7 @@ class _Gen:
             nonlocal cur
             if cur + k > int(0.6 * n_ops):
                 raise ValueError("too few enterprises for the planted guarantee patterns")
-            out = gperm[cur:cur + k]
+            out = gperm[cur : cur + k]
             cur += k
             return out
 
@@ -1011,23 +1191,47 @@ class _Gen:
         ent = self.ent_list
         for i in range(n_pairs):
             a_, b_ = pairs[i]
-            self.patterns.append({"kind": "mutual_guarantee", "members": [ent[a_], ent[b_]],
-                                  "loan_ids": [str(loan_id[pair_loans[i]]), str(loan_id[pair_loans[n_pairs + i]])]})
+            self.patterns.append(
+                {
+                    "kind": "mutual_guarantee",
+                    "members": [ent[a_], ent[b_]],
+                    "loan_ids": [str(loan_id[pair_loans[i]]), str(loan_id[pair_loans[n_pairs + i]])],
+                }
+            )
         cyc_l = _split(cyc, cyc_sizes)
         cyc_loan_l = _split(cyc_loans, cyc_sizes)
         for mem, lids in zip(cyc_l, cyc_loan_l, strict=True):
-            self.patterns.append({"kind": "revolving_cycle", "members": [str(ent[x]) for x in mem],
-                                  "length": len(mem), "loan_ids": [str(loan_id[x]) for x in lids]})
+            self.patterns.append(
+                {
+                    "kind": "revolving_cycle",
+                    "members": [str(ent[x]) for x in mem],
+                    "length": len(mem),
+                    "loan_ids": [str(loan_id[x]) for x in lids],
+                }
+            )
         for mem in _split(chain, chain_len + 1):
-            self.patterns.append({"kind": "guarantee_chain", "members": [str(ent[x]) for x in mem],
-                                  "length": len(mem) - 1})
+            self.patterns.append(
+                {"kind": "guarantee_chain", "members": [str(ent[x]) for x in mem], "length": len(mem) - 1}
+            )
         for mem in _split(hub, hub_k + 1):
-            self.patterns.append({"kind": "hub_guarantor", "members": [str(ent[x]) for x in mem],
-                                  "hub": str(ent[mem[0]]), "borrowers": len(mem) - 1})
+            self.patterns.append(
+                {
+                    "kind": "hub_guarantor",
+                    "members": [str(ent[x]) for x in mem],
+                    "hub": str(ent[mem[0]]),
+                    "borrowers": len(mem) - 1,
+                }
+            )
         for i, mem in enumerate(_split(joint, joint_k + 1)):
-            self.patterns.append({"kind": "joint_guarantee", "members": [str(ent[x]) for x in mem],
-                                  "guarantors": [str(ent[x]) for x in mem[:-1]], "borrower": str(ent[mem[-1]]),
-                                  "loan_id": str(loan_id[joint_loans[i]])})
+            self.patterns.append(
+                {
+                    "kind": "joint_guarantee",
+                    "members": [str(ent[x]) for x in mem],
+                    "guarantors": [str(ent[x]) for x in mem[:-1]],
+                    "borrower": str(ent[mem[-1]]),
+                    "loan_id": str(loan_id[joint_loans[i]]),
+                }
+            )
         self.planted_borrowers = np.unique(gb[:n_planted])
         self.say(f"guarantees: {ne:,} rows ({n_planted:,} planted, {int(expired.sum()):,} expired)")
 
@@ -1073,10 +1277,15 @@ class _Gen:
         self.s = (ss, cc, amount, share, share_cust)
         ent = self.ent_list
         for i in range(n_conc):
-            self.patterns.append({"kind": "concentrated_customer",
-                                  "members": [str(ent[sup_c[i]]), str(ent[cus_c[i]])],
-                                  "supplier": str(ent[sup_c[i]]), "customer": str(ent[cus_c[i]]),
-                                  "share_of_supplier_revenue": float(share_c[i])})
+            self.patterns.append(
+                {
+                    "kind": "concentrated_customer",
+                    "members": [str(ent[sup_c[i]]), str(ent[cus_c[i]])],
+                    "supplier": str(ent[sup_c[i]]),
+                    "customer": str(ent[cus_c[i]]),
+                    "share_of_supplier_revenue": float(share_c[i]),
+                }
+            )
         self.say(f"supply_links: {len(ss):,} rows ({n_conc:,} concentrated customers)")
 
     # -- exposures ---------------------------------------------------------------------------------------
@@ -1111,23 +1320,36 @@ class _Gen:
             st = int(self.pyr_state[p])
             root = str(ent[st]) if st >= 0 else str(pl[self.fam_pstart[p]])
             ids = [str(ent[f]) for f in firms]
-            self.patterns.append({"kind": "pyramid", "members": [root, *ids], "root": root,
-                                  "root_kind": "state" if st >= 0 else "person", "depth": int(self.pyr_depth[p])})
+            self.patterns.append(
+                {
+                    "kind": "pyramid",
+                    "members": [root, *ids],
+                    "root": root,
+                    "root_kind": "state" if st >= 0 else "person",
+                    "depth": int(self.pyr_depth[p]),
+                }
+            )
             if st >= 0:
                 state_members.setdefault(st, []).extend(ids)
         for st in sorted(state_members):
-            self.patterns.append({"kind": "state_root", "members": [str(ent[st]), *state_members[st]],
-                                  "root": str(ent[st])})
+            self.patterns.append(
+                {"kind": "state_root", "members": [str(ent[st]), *state_members[st]], "root": str(ent[st])}
+            )
         a, b, x_ab, x_ba = self.cross
         for i in range(len(a)):
-            self.patterns.append({"kind": "cross_holding", "members": [str(ent[a[i]]), str(ent[b[i]])],
-                                  "shares": [x_ab[i] / 1e6, x_ba[i] / 1e6]})
+            self.patterns.append(
+                {
+                    "kind": "cross_holding",
+                    "members": [str(ent[a[i]]), str(ent[b[i]])],
+                    "shares": [x_ab[i] / 1e6, x_ba[i] / 1e6],
+                }
+            )
         hidden_addr, hidden_phone, hidden_email = self.hidden_values
         for i, firms in enumerate(_split(self.hidden_members, self.hidden_sizes)):
-            shared = [k for k, on in zip(("address", "phone", "email", "officer"), self.hidden_share[i],
-                                         strict=True) if on]
-            item: dict[str, Any] = {"kind": "hidden_group", "members": [str(ent[f]) for f in firms],
-                                    "shared": shared}
+            shared = [
+                k for k, on in zip(("address", "phone", "email", "officer"), self.hidden_share[i], strict=True) if on
+            ]
+            item: dict[str, Any] = {"kind": "hidden_group", "members": [str(ent[f]) for f in firms], "shared": shared}
             if "address" in shared:
                 item["address"] = str(hidden_addr[i])
             if "phone" in shared:
@@ -1139,12 +1361,18 @@ class _Gen:
                 item["role"] = str(self.hidden_role[i])
             self.patterns.append(item)
         for i, firms in enumerate(_split(self.hub_members, self.hub_sizes)):
-            self.patterns.append({"kind": "hub_address", "members": [str(ent[f]) for f in firms],
-                                  "address": str(self.hub_addr[i])})
+            self.patterns.append(
+                {"kind": "hub_address", "members": [str(ent[f]) for f in firms], "address": str(self.hub_addr[i])}
+            )
         same, same_sizes = self.same_groups
         for people in _split(same, same_sizes):
-            self.patterns.append({"kind": "same_name_persons", "members": [str(pl[p]) for p in people],
-                                  "name": str(self.p_names[people[0]])})
+            self.patterns.append(
+                {
+                    "kind": "same_name_persons",
+                    "members": [str(pl[p]) for p in people],
+                    "name": str(self.p_names[people[0]]),
+                }
+            )
 
     # -- tables ------------------------------------------------------------------------------------------
 
@@ -1168,57 +1396,104 @@ class _Gen:
             return np.where(x >= 0, x / 1e6, np.nan)
 
         capital = self.capital
-        frame("enterprises", {
-            "id": lambda: ent, "name": lambda: pop("names"), "uscc": lambda: ent,
-            "status": lambda: np.array(_STATUSES, dtype=object)[pop("status")],
-            "industry": lambda: pop("industry"), "region": lambda: pop("region_text"),
-            "established": lambda: _dates(pop("est")), "registered_capital": lambda: pop("capital"),
-            "net_assets": lambda: pop("net"), "total_assets": lambda: pop("assets"),
-            "total_liabilities": lambda: pop("liabilities"), "revenue": lambda: pop("revenue"),
-            "pd": lambda: pop("pd"), "rating": lambda: np.where(self.rating == "", None, pop("rating")),
-            "defaulted": lambda: pop("defaulted"), "listed": lambda: pop("listed"),
-            "state_owned": lambda: pop("state_owned"), "address": lambda: pop("address"),
-            "phone": lambda: pop("phone"), "email": lambda: pop("email"),
-        })
-        frame("persons", {
-            "id": lambda: pl, "name": lambda: pop("p_names"), "id_number": lambda: pop("p_idnum"),
-            "address": lambda: pop("p_address"), "phone": lambda: pop("p_phone"),
-        })
+        frame(
+            "enterprises",
+            {
+                "id": lambda: ent,
+                "name": lambda: pop("names"),
+                "uscc": lambda: ent,
+                "status": lambda: np.array(_STATUSES, dtype=object)[pop("status")],
+                "industry": lambda: pop("industry"),
+                "region": lambda: pop("region_text"),
+                "established": lambda: _dates(pop("est")),
+                "registered_capital": lambda: pop("capital"),
+                "net_assets": lambda: pop("net"),
+                "total_assets": lambda: pop("assets"),
+                "total_liabilities": lambda: pop("liabilities"),
+                "revenue": lambda: pop("revenue"),
+                "pd": lambda: pop("pd"),
+                "rating": lambda: np.where(self.rating == "", None, pop("rating")),
+                "defaulted": lambda: pop("defaulted"),
+                "listed": lambda: pop("listed"),
+                "state_owned": lambda: pop("state_owned"),
+                "address": lambda: pop("address"),
+                "phone": lambda: pop("phone"),
+                "email": lambda: pop("email"),
+            },
+        )
+        frame(
+            "persons",
+            {
+                "id": lambda: pl,
+                "name": lambda: pop("p_names"),
+                "id_number": lambda: pop("p_idnum"),
+                "address": lambda: pop("p_address"),
+                "phone": lambda: pop("p_phone"),
+            },
+        )
         # Rows of relation tables come in random order, as they would from a registry extract.
         perm = rng.permutation(len(self.sh[0]))
         holder, company, sh, vt, lo, hi = (x[perm] for x in pop("sh"))
-        frame("shareholdings", {
-            "holder_id": lambda: holder_id(holder), "company_id": lambda: ent[company],
-            "share": lambda: share(sh), "voting_share": lambda: share(vt), "share_min": lambda: share(lo),
-            "share_max": lambda: share(hi), "amount": lambda: np.round(sh / 1e6 * capital[company], 2),
-            "as_of": lambda: np.where(rng.random(len(sh)) < 0.9, AS_OF, "2025-12-31").astype(object),
-        })
+        frame(
+            "shareholdings",
+            {
+                "holder_id": lambda: holder_id(holder),
+                "company_id": lambda: ent[company],
+                "share": lambda: share(sh),
+                "voting_share": lambda: share(vt),
+                "share_min": lambda: share(lo),
+                "share_max": lambda: share(hi),
+                "amount": lambda: np.round(sh / 1e6 * capital[company], 2),
+                "as_of": lambda: np.where(rng.random(len(sh)) < 0.9, AS_OF, "2025-12-31").astype(object),
+            },
+        )
         perm = rng.permutation(len(self.off_person))
-        frame("officers", {
-            "person_id": lambda: pl[pop("off_person")[perm]],
-            "company_id": lambda: ent[pop("off_company")[perm]],
-            "role": lambda: np.array(_ROLES, dtype=object)[pop("off_role")[perm]],
-        })
+        frame(
+            "officers",
+            {
+                "person_id": lambda: pl[pop("off_person")[perm]],
+                "company_id": lambda: ent[pop("off_company")[perm]],
+                "role": lambda: np.array(_ROLES, dtype=object)[pop("off_role")[perm]],
+            },
+        )
         gs, gb, amount, loan_id, kind, start, end = pop("g")
         perm = rng.permutation(len(gs))
-        frame("guarantees", {
-            "guarantor_id": lambda: ent[gs[perm]], "borrower_id": lambda: ent[gb[perm]],
-            "amount": lambda: amount[perm], "loan_id": lambda: loan_id[perm].astype(object),
-            "kind": lambda: np.array(_KINDS, dtype=object)[kind[perm]],
-            "start_date": lambda: _dates(start[perm]), "end_date": lambda: _dates(end[perm]),
-            "currency": lambda: np.full(len(gs), "CNY", dtype=object),
-        })
+        frame(
+            "guarantees",
+            {
+                "guarantor_id": lambda: ent[gs[perm]],
+                "borrower_id": lambda: ent[gb[perm]],
+                "amount": lambda: amount[perm],
+                "loan_id": lambda: loan_id[perm].astype(object),
+                "kind": lambda: np.array(_KINDS, dtype=object)[kind[perm]],
+                "start_date": lambda: _dates(start[perm]),
+                "end_date": lambda: _dates(end[perm]),
+                "currency": lambda: np.full(len(gs), "CNY", dtype=object),
+            },
+        )
         ss, cc, samount, sshare, scust = pop("s")
         perm = rng.permutation(len(ss))
-        frame("supply_links", {
-            "supplier_id": lambda: ent[ss[perm]], "customer_id": lambda: ent[cc[perm]],
-            "amount": lambda: samount[perm], "share_of_supplier_revenue": lambda: sshare[perm],
-            "share_of_customer_purchases": lambda: scust[perm],
-            "year": lambda: np.full(len(ss), 2025, dtype=np.int64),
-        })
+        frame(
+            "supply_links",
+            {
+                "supplier_id": lambda: ent[ss[perm]],
+                "customer_id": lambda: ent[cc[perm]],
+                "amount": lambda: samount[perm],
+                "share_of_supplier_revenue": lambda: sshare[perm],
+                "share_of_customer_purchases": lambda: scust[perm],
+                "year": lambda: np.full(len(ss), 2025, dtype=np.int64),
+            },
+        )
         b, ead, lgd, fid = pop("e")
-        frame("exposures", {"borrower_id": lambda: ent[b], "ead": lambda: ead, "lgd": lambda: lgd,
-                            "facility_id": lambda: fid.astype(object)})
+        frame(
+            "exposures",
+            {
+                "borrower_id": lambda: ent[b],
+                "ead": lambda: ead,
+                "lgd": lambda: lgd,
+                "facility_id": lambda: fid.astype(object),
+            },
+        )
         return out
 
 
@@ -1253,9 +1528,20 @@ def generate_portfolio(
     g.exposures()
     g.ownership_truth()
     tables = g.tables()
-    order = ("mutual_guarantee", "joint_guarantee", "revolving_cycle", "guarantee_chain", "hub_guarantor",
-             "hidden_group", "hub_address", "same_name_persons", "cross_holding", "state_root", "pyramid",
-             "concentrated_customer")
+    order = (
+        "mutual_guarantee",
+        "joint_guarantee",
+        "revolving_cycle",
+        "guarantee_chain",
+        "hub_guarantor",
+        "hidden_group",
+        "hub_address",
+        "same_name_persons",
+        "cross_holding",
+        "state_root",
+        "pyramid",
+        "concentrated_customer",
+    )
     rank = {k: i for i, k in enumerate(order)}
     patterns = sorted(g.patterns, key=lambda p: rank[p["kind"]])  # stable: creation order within a kind
     truth: dict[str, Any] = {
@@ -1271,6 +1557,7 @@ def generate_portfolio(
 
 # ---------------------------------------------------------------------------------------------------------
 # Serialisation.
+
 
 def _csv_bytes(df: pd.DataFrame) -> bytes:
     out = df.copy(deep=False)

@@ -185,15 +185,16 @@ def ensure_jars(home: Home) -> None:
         return
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise Fail("Maven (mvn) is not on PATH; it fetches the Neo4j jars. Fix: install Maven "
-                   "(apt-get install maven), or set NEO4J_URI to a server of your own.")
+        raise Fail(
+            "Maven (mvn) is not on PATH; it fetches the Neo4j jars. Fix: install Maven "
+            "(apt-get install maven), or set NEO4J_URI to a server of your own."
+        )
     if home.lib.exists():
         # Incomplete or another version: start clean so that no stale jar stays on the classpath.
         shutil.rmtree(home.lib)
     home.pom.write_text(POM.format(version=NEO4J_VERSION), encoding="utf-8")
     say(f"fetching Neo4j {NEO4J_VERSION} jars with Maven into {home.lib} (once) …")
-    cmd = [mvn, "-q", "-B", "-f", str(home.pom), "dependency:copy-dependencies",
-           f"-DoutputDirectory={home.lib}"]
+    cmd = [mvn, "-q", "-B", "-f", str(home.pom), "dependency:copy-dependencies", f"-DoutputDirectory={home.lib}"]
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
@@ -215,8 +216,7 @@ def ensure_password(home: Home) -> str:
 def check_java() -> str:
     java = shutil.which("java")
     if java is None:
-        raise Fail("java is not on PATH; Neo4j 5.26 needs Java 17 or 21. "
-                   "Fix: apt-get install openjdk-17-jre-headless.")
+        raise Fail("java is not on PATH; Neo4j 5.26 needs Java 17 or 21. Fix: apt-get install openjdk-17-jre-headless.")
     out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
     first = out.splitlines()[0] if out else ""
     try:
@@ -239,7 +239,10 @@ def set_initial_password(home: Home, java: str, password: str) -> None:
     try:
         proc = subprocess.run(
             [java, "-cp", str(home.lib / "*"), ADMIN_CLASS, f"@{argfile}"],
-            env=home.java_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            env=home.java_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
         )
     finally:
         argfile.unlink(missing_ok=True)
@@ -410,8 +413,9 @@ def host_port(uri: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def wait_until_ready(home: Home, alive: Callable[[], bool], uri: str, password: str,
-                     since: dict[str, int] | None = None) -> None:
+def wait_until_ready(
+    home: Home, alive: Callable[[], bool], uri: str, password: str, since: dict[str, int] | None = None
+) -> None:
     """Poll until Bolt accepts a connection and ``RETURN 1`` succeeds, or fail with the log tail."""
     host, port = host_port(uri)
     deadline = time.monotonic() + READY_TIMEOUT_S
@@ -427,15 +431,16 @@ def wait_until_ready(home: Home, alive: Callable[[], bool], uri: str, password: 
                 say(f"ready at {uri} after {time.monotonic() - started:.0f} s")
                 return
             if reason.startswith("authentication failed"):
-                raise Fail(f"{uri} refused the password in {home.password_file} ({reason}). The data "
-                           f"directory was initialised with another password. Fix: stop the server, delete "
-                           f"{home.root / 'data'} (a development database), then start again.")
+                raise Fail(
+                    f"{uri} refused the password in {home.password_file} ({reason}). The data "
+                    f"directory was initialised with another password. Fix: stop the server, delete "
+                    f"{home.root / 'data'} (a development database), then start again."
+                )
         if time.monotonic() - last_report >= 10:
             say(f"waiting for {uri} ({time.monotonic() - started:.0f} s): {reason}")
             last_report = time.monotonic()
         time.sleep(1.0)
-    raise Fail(f"Neo4j did not answer at {uri} within {READY_TIMEOUT_S:.0f} s ({reason}).\n"
-               f"{log_tail(home, since)}")
+    raise Fail(f"Neo4j did not answer at {uri} within {READY_TIMEOUT_S:.0f} s ({reason}).\n{log_tail(home, since)}")
 
 
 # ---------------------------------------------------------------------------------------------- commands
@@ -467,8 +472,10 @@ def cmd_start(home: Home) -> int:
         pid = read_pid(home)
         env = read_env_file(home)
         if pid is not None and not env.get("NEO4J_URI"):
-            raise Fail(f"a server is running (pid {pid}) but {home.env_file} is missing. Fix: "
-                       "python scripts/neo4j.py stop, then start.")
+            raise Fail(
+                f"a server is running (pid {pid}) but {home.env_file} is missing. Fix: "
+                "python scripts/neo4j.py stop, then start."
+            )
         if pid is not None:
             password = ensure_password(home)
             say(f"already running (pid {pid}) at {env['NEO4J_URI']}; checking it answers")
@@ -483,15 +490,31 @@ def cmd_start(home: Home) -> int:
             say("setting the initial password (first start)")
             set_initial_password(home, java, password)
         uri = f"bolt://127.0.0.1:{port}"
-        cmd = [java, f"-Xms{HEAP}", f"-Xmx{HEAP}", *JVM_FLAGS, "-cp", str(home.lib / "*"), MAIN_CLASS,
-               f"--home-dir={home.root}", f"--config-dir={home.conf_dir}"]
+        cmd = [
+            java,
+            f"-Xms{HEAP}",
+            f"-Xmx{HEAP}",
+            *JVM_FLAGS,
+            "-cp",
+            str(home.lib / "*"),
+            MAIN_CLASS,
+            f"--home-dir={home.root}",
+            f"--config-dir={home.conf_dir}",
+        ]
         say(f"starting Neo4j {NEO4J_VERSION} on {uri} (logs in {home.logs})")
         since = log_sizes(home)
         with open(home.console_log, "ab") as log:
             # A new session detaches the server from this script and from the shell's job control, so it
             # keeps running when the script exits and a Ctrl-C in the terminal does not reach it.
-            proc = subprocess.Popen(cmd, cwd=home.root, env=home.java_env(), stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                cwd=home.root,
+                env=home.java_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         home.pid_file.write_text(f"{proc.pid}\n")
         write_env(home, port, password)
         try:
@@ -573,8 +596,9 @@ def cmd_env(home: Home) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0] if __doc__ else None, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=("start", "stop", "status", "env"))
     args = parser.parse_args(argv)
     home = Home()

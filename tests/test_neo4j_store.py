@@ -34,68 +34,91 @@ def small_tables() -> Tables:
       OFFICER_OF 3, GUARANTEES 4 (E1→E2 twice, for loans L1 and L4), SUPPLIES 2 (E4→E1 in 2023 and 2024),
       HAS_FACILITY 3 (E1: F1, E2: F2 and F3)                  relationships = 16
     """
-    return Tables.from_frames({
-        "enterprises": pd.DataFrame({
-            "id": ["E1", "E2", "E3", "E4"],
-            "name": ["甲公司", "乙公司", "Gamma Ltd", "丁"],
-            "uscc": ["91110108551385082Q", None, None, None],
-            "status": ["存续", "在业", None, "吊销"],
-            "established": ["2001-05-17", None, "1999-12-31", "2020-02-29"],
-            "registered_capital": [5e7, 1e6, None, 0.0],
-            "net_assets": [-1.5e6, 2e7, None, 3.25],
-            "pd": [0.012, 0.2, None, 1.0],
-            "defaulted": [False, True, None, False],
-            "listed": [True, None, False, False],
-        }),
-        "persons": pd.DataFrame({
-            "id": ["P1", "P2"],
-            "name": ["张三", "李四"],
-            "id_pseudonym": ["ps-1", None],
-            "phone": [None, "+86 138 0000 0000"],
-        }),
-        "shareholdings": pd.DataFrame({
-            "holder_id": ["P1", "E1", "E2", "P2"],
-            "company_id": ["E1", "E2", "E3", "E3"],
-            "share": [0.6, 0.51, 0.3, 0.2],
-            "voting_share": [None, 0.67, None, None],
-            "amount": [3e7, None, 1e5, 2e4],
-            "as_of": ["2024-06-30", None, "2024-06-30", "2023-01-01"],
-        }),
-        "officers": pd.DataFrame({
-            "person_id": ["P1", "P1", "P2"],
-            "company_id": ["E1", "E2", "E3"],
-            "role": ["legal_representative", "director", "supervisor"],
-        }),
-        "guarantees": pd.DataFrame({
-            "guarantor_id": ["E1", "E2", "E3", "E1"],
-            "borrower_id": ["E2", "E3", "E1", "E2"],
-            "amount": [1e7, 5e6, 2.5e6, 1.25e6],
-            "loan_id": ["L1", "L2", "L3", "L4"],
-            "kind": ["guarantee", "mortgage", "pledge", None],
-            "start_date": ["2024-01-01", "2023-03-15", None, "2024-01-01"],
-            "end_date": ["2025-12-31", None, "2026-06-30", "2024-12-31"],
-            "currency": ["CNY", None, "USD", None],
-        }),
-        "supply_links": pd.DataFrame({
-            "supplier_id": ["E4", "E4"],
-            "customer_id": ["E1", "E1"],
-            "amount": [1.2e8, 9.9e7],
-            "share_of_supplier_revenue": [0.45, 0.4],
-            "share_of_customer_purchases": [0.1, None],
-            "year": [2023, 2024],
-        }),
-        "exposures": pd.DataFrame({
-            "borrower_id": ["E1", "E2", "E2"],
-            "ead": [1e8, 3e7, 4.5e6],
-            "lgd": [0.45, None, 0.6],
-            "facility_id": ["F1", "F2", "F3"],
-        }),
-    })
+    return Tables.from_frames(
+        {
+            "enterprises": pd.DataFrame(
+                {
+                    "id": ["E1", "E2", "E3", "E4"],
+                    "name": ["甲公司", "乙公司", "Gamma Ltd", "丁"],
+                    "uscc": ["91110108551385082Q", None, None, None],
+                    "status": ["存续", "在业", None, "吊销"],
+                    "established": ["2001-05-17", None, "1999-12-31", "2020-02-29"],
+                    "registered_capital": [5e7, 1e6, None, 0.0],
+                    "net_assets": [-1.5e6, 2e7, None, 3.25],
+                    "pd": [0.012, 0.2, None, 1.0],
+                    "defaulted": [False, True, None, False],
+                    "listed": [True, None, False, False],
+                }
+            ),
+            "persons": pd.DataFrame(
+                {
+                    "id": ["P1", "P2"],
+                    "name": ["张三", "李四"],
+                    "id_pseudonym": ["ps-1", None],
+                    "phone": [None, "+86 138 0000 0000"],
+                }
+            ),
+            "shareholdings": pd.DataFrame(
+                {
+                    "holder_id": ["P1", "E1", "E2", "P2"],
+                    "company_id": ["E1", "E2", "E3", "E3"],
+                    "share": [0.6, 0.51, 0.3, 0.2],
+                    "voting_share": [None, 0.67, None, None],
+                    "amount": [3e7, None, 1e5, 2e4],
+                    "as_of": ["2024-06-30", None, "2024-06-30", "2023-01-01"],
+                }
+            ),
+            "officers": pd.DataFrame(
+                {
+                    "person_id": ["P1", "P1", "P2"],
+                    "company_id": ["E1", "E2", "E3"],
+                    "role": ["legal_representative", "director", "supervisor"],
+                }
+            ),
+            "guarantees": pd.DataFrame(
+                {
+                    "guarantor_id": ["E1", "E2", "E3", "E1"],
+                    "borrower_id": ["E2", "E3", "E1", "E2"],
+                    "amount": [1e7, 5e6, 2.5e6, 1.25e6],
+                    "loan_id": ["L1", "L2", "L3", "L4"],
+                    "kind": ["guarantee", "mortgage", "pledge", None],
+                    "start_date": ["2024-01-01", "2023-03-15", None, "2024-01-01"],
+                    "end_date": ["2025-12-31", None, "2026-06-30", "2024-12-31"],
+                    "currency": ["CNY", None, "USD", None],
+                }
+            ),
+            "supply_links": pd.DataFrame(
+                {
+                    "supplier_id": ["E4", "E4"],
+                    "customer_id": ["E1", "E1"],
+                    "amount": [1.2e8, 9.9e7],
+                    "share_of_supplier_revenue": [0.45, 0.4],
+                    "share_of_customer_purchases": [0.1, None],
+                    "year": [2023, 2024],
+                }
+            ),
+            "exposures": pd.DataFrame(
+                {
+                    "borrower_id": ["E1", "E2", "E2"],
+                    "ead": [1e8, 3e7, 4.5e6],
+                    "lgd": [0.45, None, 0.6],
+                    "facility_id": ["F1", "F2", "F3"],
+                }
+            ),
+        }
+    )
 
 
 SMALL_COUNTS = {
-    "Enterprise": 4, "Person": 2, "Entity": 6, "Facility": 3,
-    "HOLDS_SHARES": 4, "OFFICER_OF": 3, "GUARANTEES": 4, "SUPPLIES": 2, "HAS_FACILITY": 3,
+    "Enterprise": 4,
+    "Person": 2,
+    "Entity": 6,
+    "Facility": 3,
+    "HOLDS_SHARES": 4,
+    "OFFICER_OF": 3,
+    "GUARANTEES": 4,
+    "SUPPLIES": 2,
+    "HAS_FACILITY": 3,
 }
 
 
@@ -107,8 +130,9 @@ def sorted_frame(tables: Tables, name: str) -> pd.DataFrame:
 
 def assert_same_tables(actual: Tables, expected: Tables) -> None:
     for table in SCHEMA:
-        pd.testing.assert_frame_equal(sorted_frame(actual, table.name), sorted_frame(expected, table.name),
-                                      check_exact=True, obj=table.name)
+        pd.testing.assert_frame_equal(
+            sorted_frame(actual, table.name), sorted_frame(expected, table.name), check_exact=True, obj=table.name
+        )
     assert actual.canonical_hash() == expected.canonical_hash()
 
 
@@ -141,15 +165,22 @@ def test_rows_are_plain_python_values_with_a_key() -> None:
 
 
 def test_rows_from_object_columns_convert_numpy_and_timestamps() -> None:
-    frame = pd.DataFrame({
-        "borrower_id": pd.Series(["E1", "E2"], dtype=object),
-        "ead": pd.Series([np.float64(2.5), np.nan], dtype=object),
-        "lgd": pd.Series([np.int64(1), pd.NA], dtype=object),
-        "facility_id": pd.Series([pd.Timestamp("2024-02-03 10:00"), None], dtype=object),
-    })
+    frame = pd.DataFrame(
+        {
+            "borrower_id": pd.Series(["E1", "E2"], dtype=object),
+            "ead": pd.Series([np.float64(2.5), np.nan], dtype=object),
+            "lgd": pd.Series([np.int64(1), pd.NA], dtype=object),
+            "facility_id": pd.Series([pd.Timestamp("2024-02-03 10:00"), None], dtype=object),
+        }
+    )
     rows = _rows(SCHEMA["exposures"], frame)
-    assert rows[0] == {"borrower_id": "E1", "ead": 2.5, "lgd": 1, "facility_id": dt.date(2024, 2, 3),
-                       "key": "E1\x1f2024-02-03"}
+    assert rows[0] == {
+        "borrower_id": "E1",
+        "ead": 2.5,
+        "lgd": 1,
+        "facility_id": dt.date(2024, 2, 3),
+        "key": "E1\x1f2024-02-03",
+    }
     assert type(rows[0]["lgd"]) is int and type(rows[0]["ead"]) is float
     assert rows[1] == {"borrower_id": "E2", "key": "E2\x1f"}
 
@@ -189,8 +220,12 @@ def test_ensure_schema_creates_uniqueness_constraints(neo4j_empty_store: Neo4jSt
         store.ensure_schema()  # idempotent
         constraints = {c["name"]: c for c in store.constraints()}
         assert ours <= set(constraints)
-        expected = {"entity_id": (["Entity"], ["id"]), "enterprises_id": (["Enterprise"], ["id"]),
-                    "persons_id": (["Person"], ["id"]), "exposures_key": (["Facility"], ["key"])}
+        expected = {
+            "entity_id": (["Entity"], ["id"]),
+            "enterprises_id": (["Enterprise"], ["id"]),
+            "persons_id": (["Person"], ["id"]),
+            "exposures_key": (["Facility"], ["key"]),
+        }
         for name, (labels, props) in expected.items():
             c = constraints[name]
             assert c["type"] == "UNIQUENESS" and c["entityType"] == "NODE", c
@@ -248,9 +283,9 @@ def test_loading_twice_creates_nothing(neo4j_empty_store: Neo4jStore) -> None:
 
 HOSTILE = [
     "'}) DETACH DELETE n //",
-    "\"}) MATCH (m) DETACH DELETE m //",
+    '"}) MATCH (m) DETACH DELETE m //',
     "`Enterprise` `x`",
-    "it's \"quoted\"",
+    'it\'s "quoted"',
     "line one\nline two\r\n",
     "😀🏦",
     "中文名称（有限公司）",
@@ -265,16 +300,23 @@ HOSTILE = [
 def test_hostile_strings_come_back_byte_identical(neo4j_empty_store: Neo4jStore) -> None:
     store = neo4j_empty_store
     n = len(HOSTILE)
-    tables = Tables.from_frames({
-        "enterprises": pd.DataFrame({"id": HOSTILE, "name": HOSTILE[::-1], "address": HOSTILE}),
-        "persons": pd.DataFrame({"id": [f"person {s}" for s in HOSTILE], "name": HOSTILE}),
-        "guarantees": pd.DataFrame({
-            "guarantor_id": HOSTILE, "borrower_id": HOSTILE[1:] + HOSTILE[:1], "amount": [1.0] * n,
-            "loan_id": HOSTILE,
-        }),
-        "officers": pd.DataFrame({"person_id": [f"person {s}" for s in HOSTILE], "company_id": HOSTILE,
-                                  "role": ["director"] * n}),
-    })
+    tables = Tables.from_frames(
+        {
+            "enterprises": pd.DataFrame({"id": HOSTILE, "name": HOSTILE[::-1], "address": HOSTILE}),
+            "persons": pd.DataFrame({"id": [f"person {s}" for s in HOSTILE], "name": HOSTILE}),
+            "guarantees": pd.DataFrame(
+                {
+                    "guarantor_id": HOSTILE,
+                    "borrower_id": HOSTILE[1:] + HOSTILE[:1],
+                    "amount": [1.0] * n,
+                    "loan_id": HOSTILE,
+                }
+            ),
+            "officers": pd.DataFrame(
+                {"person_id": [f"person {s}" for s in HOSTILE], "company_id": HOSTILE, "role": ["director"] * n}
+            ),
+        }
+    )
     summary = store.load(tables)
     assert summary.nodes_created == 2 * n
     assert store.counts() == {"Enterprise": n, "Person": n, "Entity": 2 * n, "GUARANTEES": n, "OFFICER_OF": n}
@@ -311,14 +353,14 @@ def test_unreachable_server_is_a_store_error_naming_the_uri(neo4j_store: Neo4jSt
 def test_loader_output_round_trips(neo4j_empty_store: Neo4jStore, tmp_path: Path) -> None:
     files = {
         "企业.csv": "企业编号,企业名称,统一社会信用代码,成立日期,注册资本(万元),违约概率,是否上市\n"
-                    "E1,甲有限公司,91110108551385082Q,2001-05-17,500,0.02,是\n"
-                    "E2,乙股份有限公司,91330106MA27XGQL0J,2010/3/4,\"1,200\",,否\n"
-                    "E3,丙贸易,,20150601,3.5亿,0.5,\n",
+        "E1,甲有限公司,91110108551385082Q,2001-05-17,500,0.02,是\n"
+        'E2,乙股份有限公司,91330106MA27XGQL0J,2010/3/4,"1,200",,否\n'
+        "E3,丙贸易,,20150601,3.5亿,0.5,\n",
         "persons.csv": "人员编号,姓名,身份证号\nP1,张三,11010519491231002X\nP2,李四,\n",
         "股东.csv": "股东编号,被投资企业,持股比例\nP1,E1,60%\nE1,E2,0.51\nP2,E3,35%\n",
         "高管.csv": "人员编号,企业编号,职务\nP1,E1,法定代表人\nP2,E2,监事\n",
         "担保.csv": "担保人,被担保人,担保金额,担保方式,起始日,到期日,贷款编号\n"
-                    "E1,E2,100万,保证,2024-01-01,2025-12-31,L1\nE2,E3,\"2,000,000\",抵押,2023年3月15日,,L2\n",
+        'E1,E2,100万,保证,2024-01-01,2025-12-31,L1\nE2,E3,"2,000,000",抵押,2023年3月15日,,L2\n',
         "supply_links.csv": "supplier_id,customer_id,amount,year\nE3,E1,12万,2023\n",
         "exposures.csv": "借款人,风险暴露,违约损失率,授信编号\nE1,1亿,0.45,F1\nE2,3000万,,F2\n",
     }
@@ -336,8 +378,13 @@ def test_loader_output_round_trips(neo4j_empty_store: Neo4jStore, tmp_path: Path
 
 @pytest.mark.neo4j
 def test_loads_seek_through_the_uniqueness_constraints(neo4j_store: Neo4jStore) -> None:
-    scans = ("AllNodesScan", "NodeByLabelScan", "DirectedAllRelationshipsScan",
-             "UndirectedAllRelationshipsScan", "DirectedRelationshipTypeScan")
+    scans = (
+        "AllNodesScan",
+        "NodeByLabelScan",
+        "DirectedAllRelationshipsScan",
+        "UndirectedAllRelationshipsScan",
+        "DirectedRelationshipTypeScan",
+    )
     for table in SCHEMA:
         plan = neo4j_store.load_plan(table.name)
         operators = [step.split(":")[0] for step in plan]

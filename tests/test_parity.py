@@ -67,8 +67,17 @@ def test_scan_from_neo4j_matches_embedded_scan(tmp_path: Path, neo4j_empty_store
     assert emb.exit_code == 0, emb.output
     neo = runner.invoke(
         main,
-        ["scan", str(EXAMPLE), "--out", str(tmp_path / "neo"), "--as-of", "2026-06-30",
-         "--neo4j-uri", os.environ["NEO4J_URI"], "--load"],
+        [
+            "scan",
+            str(EXAMPLE),
+            "--out",
+            str(tmp_path / "neo"),
+            "--as-of",
+            "2026-06-30",
+            "--neo4j-uri",
+            os.environ["NEO4J_URI"],
+            "--load",
+        ],
     )
     assert neo.exit_code == 0, neo.output
     s_emb = json.loads((tmp_path / "emb" / "summary.json").read_text(encoding="utf-8"))
@@ -84,8 +93,19 @@ def test_scan_from_neo4j_matches_embedded_scan(tmp_path: Path, neo4j_empty_store
             b = b.sort_values(list(b.columns)).reset_index(drop=True)
         pd.testing.assert_frame_equal(a, b, check_like=False)
     # A second run against what is now in Neo4j, without --load, reads the same graph back.
-    again = runner.invoke(main, ["scan", str(EXAMPLE), "--out", str(tmp_path / "again"), "--as-of", "2026-06-30",
-                                 "--neo4j-uri", os.environ["NEO4J_URI"]])
+    again = runner.invoke(
+        main,
+        [
+            "scan",
+            str(EXAMPLE),
+            "--out",
+            str(tmp_path / "again"),
+            "--as-of",
+            "2026-06-30",
+            "--neo4j-uri",
+            os.environ["NEO4J_URI"],
+        ],
+    )
     assert again.exit_code == 0, again.output
     s_again = json.loads((tmp_path / "again" / "summary.json").read_text(encoding="utf-8"))
     assert s_again["graph"] == s_emb["graph"]

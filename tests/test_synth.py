@@ -127,15 +127,15 @@ def test_uscc_and_resident_ids_are_valid(portfolio: SyntheticPortfolio) -> None:
 def test_organisation_code_inside_uscc_has_its_own_valid_check(small: SyntheticPortfolio) -> None:
     for code in small.tables["enterprises"]["uscc"]:
         body = code[8:16]
-        total = sum((int(c) if c.isdigit() else ord(c) - 55) * w
-                    for c, w in zip(body, (3, 7, 9, 10, 5, 8, 4, 2), strict=True))
+        total = sum(
+            (int(c) if c.isdigit() else ord(c) - 55) * w for c, w in zip(body, (3, 7, 9, 10, 5, 8, 4, 2), strict=True)
+        )
         check = 11 - total % 11
         assert code[16] == {10: "X", 11: "0"}.get(check, str(check))
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=17, max_size=17), min_size=1,
-                max_size=20))
+@given(st.lists(st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=17, max_size=17), min_size=1, max_size=20))
 def test_vectorised_uscc_check_matches_stdnum(bodies: list[str]) -> None:
     codes = np.frombuffer("".join(bodies).encode(), dtype=np.uint8).reshape(len(bodies), 17)
     got = [chr(c) for c in synth._uscc_check(codes)]
@@ -246,8 +246,17 @@ def test_ground_truth_members_exist(portfolio: SyntheticPortfolio) -> None:
     ids = set(portfolio.tables["enterprises"]["id"]) | set(portfolio.tables["persons"]["id"])
     kinds = Counter(q["kind"] for q in portfolio.ground_truth["patterns"])
     assert set(kinds) == {
-        "mutual_guarantee", "joint_guarantee", "revolving_cycle", "guarantee_chain", "hub_guarantor",
-        "hidden_group", "hub_address", "same_name_persons", "cross_holding", "state_root", "pyramid",
+        "mutual_guarantee",
+        "joint_guarantee",
+        "revolving_cycle",
+        "guarantee_chain",
+        "hub_guarantor",
+        "hidden_group",
+        "hub_address",
+        "same_name_persons",
+        "cross_holding",
+        "state_root",
+        "pyramid",
         "concentrated_customer",
     }
     for q in portfolio.ground_truth["patterns"]:

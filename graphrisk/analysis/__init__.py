@@ -11,6 +11,7 @@ carries the tables the scan writes (one CSV each), entity flags with reasons, su
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -36,11 +37,10 @@ __all__ = [
 FLAG_COLUMNS = ("entity_id", "flag", "severity", "reason", "evidence")
 SEVERITIES = ("high", "medium", "low")
 
-# Modules holding the built-in analyses; importing one registers it. A new analysis module is added here.
-BUILTIN_MODULES = (
-    "graphrisk.analysis.structure",
-    "graphrisk.analysis.quality",
-)
+
+def _builtin_modules() -> list[str]:
+    """Every module of this package: importing one registers its analyses, so a new analysis is one new file."""
+    return [f"{__name__}.{m.name}" for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)]
 
 
 def empty_flags() -> pd.DataFrame:
@@ -104,6 +104,6 @@ def register(
 
 def registered_analyses() -> list[Analysis]:
     """Every registered analysis, built-in ones imported first, in run order."""
-    for module in BUILTIN_MODULES:
+    for module in _builtin_modules():
         importlib.import_module(module)
     return sorted(_REGISTRY.values(), key=lambda a: (a.order, a.name))

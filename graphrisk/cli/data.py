@@ -133,10 +133,16 @@ def validate(data_dir: Path, rejects_file: Path | None, fmt: str) -> None:
 )
 @click.option("--neo4j-user", envvar="NEO4J_USER", default="neo4j", show_default=True)
 @click.option("--database", envvar="NEO4J_DATABASE", default=None)
-@click.option("--batch-size", type=click.IntRange(100, 200_000), default=5_000, show_default=True,
-              help="Rows per transaction.")
-@click.option("--workers", type=click.IntRange(1, 16), default=2, show_default=True,
-              help="Concurrent write transactions (deadlocks between them are retried).")
+@click.option(
+    "--batch-size", type=click.IntRange(100, 200_000), default=5_000, show_default=True, help="Rows per transaction."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 16),
+    default=2,
+    show_default=True,
+    help="Concurrent write transactions (deadlocks between them are retried).",
+)
 @click.option("--strict", is_flag=True, help="Load nothing and exit 1 when any row is rejected.")
 def load(
     data_dir: Path, neo4j_uri: str, neo4j_user: str, database: str | None, batch_size: int, workers: int, strict: bool
@@ -155,9 +161,7 @@ def load(
             sys.exit(1)
     with open_store(neo4j_uri, neo4j_user, database) as store:
         store.ensure_schema()
-        summary = store.load(
-            tables, batch_size=batch_size, workers=workers, progress=lambda m: click.echo(m, err=True)
-        )
+        summary = store.load(tables, batch_size=batch_size, workers=workers, progress=lambda m: click.echo(m, err=True))
     click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
 
 

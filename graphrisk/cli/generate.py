@@ -15,8 +15,14 @@ def _progress(message: str) -> None:
 
 @click.command("generate")
 @click.argument("out_dir", type=click.Path(file_okay=False, dir_okay=True, path_type=Path))
-@click.option("--enterprises", "n_enterprises", type=click.IntRange(min=MIN_ENTERPRISES), default=300,
-              show_default=True, help="Number of enterprises.")
+@click.option(
+    "--enterprises",
+    "n_enterprises",
+    type=click.IntRange(min=MIN_ENTERPRISES),
+    default=300,
+    show_default=True,
+    help="Number of enterprises.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed; equal seeds give equal files.")
 def generate(out_dir: Path, n_enterprises: int, seed: int) -> None:
     """Write a synthetic portfolio (one CSV per table plus ground_truth.json) into OUT_DIR."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import click
 
 from graphrisk import __version__
@@ -15,10 +18,12 @@ def main() -> None:
 
 
 def _register() -> None:
-    from graphrisk.cli import data, generate, scan
+    """Every module of this package that defines ``COMMANDS`` adds them: a new command group is one new file."""
+    import graphrisk.cli as package
 
-    for module in (data, generate, scan):
-        for command in module.COMMANDS:
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for command in getattr(module, "COMMANDS", ()):
             main.add_command(command)
 
 

@@ -33,15 +33,28 @@ def neo4j_options(command: F) -> F:
     """
     # click shows options in the reverse order of decoration: the URI, the user, then the database.
     command = click.option(
-        "--database", envvar="NEO4J_DATABASE", default=None, show_envvar=True, metavar="NAME",
+        "--database",
+        envvar="NEO4J_DATABASE",
+        default=None,
+        show_envvar=True,
+        metavar="NAME",
         help="Neo4j database (default: the server's home database).",
     )(command)
     command = click.option(
-        "--neo4j-user", envvar="NEO4J_USER", default="neo4j", show_default=True, show_envvar=True,
-        metavar="USER", help="Neo4j user. The password is read from NEO4J_PASSWORD (or asked for).",
+        "--neo4j-user",
+        envvar="NEO4J_USER",
+        default="neo4j",
+        show_default=True,
+        show_envvar=True,
+        metavar="USER",
+        help="Neo4j user. The password is read from NEO4J_PASSWORD (or asked for).",
     )(command)
     command = click.option(
-        "--neo4j-uri", envvar="NEO4J_URI", default=None, show_envvar=True, metavar="URI",
+        "--neo4j-uri",
+        envvar="NEO4J_URI",
+        default=None,
+        show_envvar=True,
+        metavar="URI",
         help="Neo4j server, e.g. bolt://127.0.0.1:7687. Without it graphrisk runs embedded.",
     )(command)
     return command
@@ -55,8 +68,10 @@ def _password(uri: str) -> str:
         # Hidden input; the prompt goes to stderr so stdout stays results only.
         entered: str = click.prompt(f"Password for {uri}", hide_input=True, err=True)
         return entered
-    raise StoreError(f"no password for Neo4j at {uri}. Fix: set NEO4J_PASSWORD (for the development "
-                     "server: `set -a; . .neo4j/env; set +a`), or run the command at a terminal to be asked.")
+    raise StoreError(
+        f"no password for Neo4j at {uri}. Fix: set NEO4J_PASSWORD (for the development "
+        "server: `set -a; . .neo4j/env; set +a`), or run the command at a terminal to be asked."
+    )
 
 
 def open_store(neo4j_uri: str | None, neo4j_user: str | None, database: str | None) -> Neo4jStore:

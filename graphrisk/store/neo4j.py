@@ -283,8 +283,7 @@ def _rows(table: Table, frame: pd.DataFrame) -> list[dict[str, Any]]:
         columns.append([KEY_SEPARATOR.join(_key_part(v) for v in vals) for vals in zip(*parts, strict=True)])
     # Missing values are left out of the map rather than sent as null: `row.x` of an absent key is null in
     # Cypher all the same, and packing parameters is the driver's slowest step (pure Python, per value).
-    return [{k: v for k, v in zip(names, vals, strict=True) if v is not None}
-            for vals in zip(*columns, strict=True)]
+    return [{k: v for k, v in zip(names, vals, strict=True) if v is not None} for vals in zip(*columns, strict=True)]
 
 
 def _series(table: Table, name: str, values: list[Any]) -> pd.Series:
@@ -321,7 +320,10 @@ class Neo4jStore:
         self._secret = password  # kept only to scrub it from messages; never shown
         try:
             self._driver = neo4j.GraphDatabase.driver(
-                uri, auth=(user, password), user_agent=f"graphrisk/{__version__}", connection_timeout=10.0,
+                uri,
+                auth=(user, password),
+                user_agent=f"graphrisk/{__version__}",
+                connection_timeout=10.0,
                 # The export statements name every schema property, and sparse data leaves some unset: the
                 # server's "property key does not exist" notices are expected, not news for the user.
                 notifications_disabled_classifications=[neo4j.NotificationDisabledClassification.UNRECOGNIZED],
@@ -425,8 +427,9 @@ class Neo4jStore:
 
     # -------------------------------------------------------------------------------------------- load
 
-    def load(self, tables: Tables, *, batch_size: int = 5_000, workers: int = 2,
-             progress: Progress | None = None) -> LoadSummary:
+    def load(
+        self, tables: Tables, *, batch_size: int = 5_000, workers: int = 2, progress: Progress | None = None
+    ) -> LoadSummary:
         """Write every table: nodes, then facilities, then relationships, ``batch_size`` rows per transaction.
 
         Idempotent: loading the same Tables again creates nothing. Call :meth:`ensure_schema` first, or the
@@ -450,8 +453,9 @@ class Neo4jStore:
         with self._errors(f"counting {table.rel_type} relationships"):
             return int(self._read(f"count/{table.name}.cypher")[0]["n"])
 
-    def _load_table(self, table: Table, frame: pd.DataFrame, batch_size: int, workers: int,
-                    progress: Progress | None) -> TableLoad:
+    def _load_table(
+        self, table: Table, frame: pd.DataFrame, batch_size: int, workers: int, progress: Progress | None
+    ) -> TableLoad:
         name = f"load/{table.name}.cypher"
         if table.kind == "relation" and len(frame) and self._relationship_count(table) == 0:
             # Nothing of this type exists yet: CREATE skips MERGE's existence check. The rows are unique by
@@ -471,7 +475,7 @@ class Neo4jStore:
         starts = list(range(0, n, batch_size))
 
         def one_batch(start: int) -> tuple[int, int, int, int]:
-            rows = _rows(table, frame.iloc[start:start + batch_size])
+            rows = _rows(table, frame.iloc[start : start + batch_size])
             with self._session() as session:
                 return session.execute_write(write, rows)  # type: ignore[no-any-return]
 
@@ -488,9 +492,16 @@ class Neo4jStore:
                 done = min(done + batch_size, n)
                 if progress is not None:
                     progress(f"{table.name}: {done:,}/{n:,} rows")
-        return TableLoad(table=table.name, rows=n, matched=matched, nodes_created=nodes,
-                         relationships_created=rels, properties_set=props, batches=batches,
-                         seconds=time.perf_counter() - started)
+        return TableLoad(
+            table=table.name,
+            rows=n,
+            matched=matched,
+            nodes_created=nodes,
+            relationships_created=rels,
+            properties_set=props,
+            batches=batches,
+            seconds=time.perf_counter() - started,
+        )
 
     def load_plan(self, table: str, sample: pd.DataFrame | None = None) -> list[str]:
         """The operators of ``load/<table>.cypher``, depth first, one ``"Operator: details"`` string each.
@@ -536,8 +547,9 @@ class Neo4jStore:
                     frames[table.name] = session.execute_read(self._export, table, batch_size, progress)
         return Tables.from_frames(frames)
 
-    def _export(self, tx: neo4j.ManagedTransaction, table: Table, batch_size: int,
-                progress: Progress | None) -> pd.DataFrame:
+    def _export(
+        self, tx: neo4j.ManagedTransaction, table: Table, batch_size: int, progress: Progress | None
+    ) -> pd.DataFrame:
         result = tx.run(_query(f"export/{table.name}.cypher"))
         names = list(result.keys())
         columns: list[list[Any]] = [[] for _ in names]
@@ -578,18 +590,23 @@ class Neo4jStore:
             session.run(_query("store/clear.cypher")).consume()
 
 
-def store_from_env(uri: str | None = None, user: str | None = None, password: str | None = None,
-                   database: str | None = None) -> Neo4jStore:
+def store_from_env(
+    uri: str | None = None, user: str | None = None, password: str | None = None, database: str | None = None
+) -> Neo4jStore:
     """A store from the arguments; None falls back to NEO4J_URI, NEO4J_USER (default neo4j), NEO4J_PASSWORD
     and NEO4J_DATABASE."""
     uri = uri or os.environ.get("NEO4J_URI")
     if not uri:
-        raise StoreError("no Neo4j URI: set NEO4J_URI (for the development server: `python scripts/neo4j.py "
-                         "start`, then `set -a; . .neo4j/env; set +a`) or pass --neo4j-uri.")
+        raise StoreError(
+            "no Neo4j URI: set NEO4J_URI (for the development server: `python scripts/neo4j.py "
+            "start`, then `set -a; . .neo4j/env; set +a`) or pass --neo4j-uri."
+        )
     user = user or os.environ.get("NEO4J_USER") or "neo4j"
     password = password if password is not None else os.environ.get("NEO4J_PASSWORD")
     if not password:
-        raise StoreError(f"no password for Neo4j at {_display_uri(uri)}: set NEO4J_PASSWORD (for the "
-                         "development server: `set -a; . .neo4j/env; set +a`).")
+        raise StoreError(
+            f"no password for Neo4j at {_display_uri(uri)}: set NEO4J_PASSWORD (for the "
+            "development server: `set -a; . .neo4j/env; set +a`)."
+        )
     database = database or os.environ.get("NEO4J_DATABASE") or None
     return Neo4jStore(uri, user, password, database)
