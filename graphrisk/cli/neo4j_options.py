@@ -20,7 +20,7 @@ from graphrisk.errors import StoreError
 if TYPE_CHECKING:  # the driver is imported only when a command really opens a store
     from graphrisk.store.neo4j import Neo4jStore
 
-__all__ = ["neo4j_options", "open_store"]
+__all__ = ["explicit_neo4j_options", "neo4j_options", "open_store"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -81,3 +81,35 @@ def open_store(neo4j_uri: str | None, neo4j_user: str | None, database: str | No
     from graphrisk.store.neo4j import Neo4jStore
 
     return Neo4jStore(neo4j_uri, neo4j_user or "neo4j", _password(neo4j_uri), database or None)
+
+
+def explicit_neo4j_options(command: F) -> F:
+    """Like :func:`neo4j_options`, but ``--neo4j-uri`` is never taken from the environment.
+
+    For analysis commands (scan, chain, owners …): they run embedded unless the user names a server on the
+    command line, so a shell that has NEO4J_URI set for `graphrisk load` still gets the embedded default.
+    """
+    command = click.option(
+        "--database",
+        envvar="NEO4J_DATABASE",
+        default=None,
+        show_envvar=True,
+        metavar="NAME",
+        help="Neo4j database (default: the server's home database).",
+    )(command)
+    command = click.option(
+        "--neo4j-user",
+        envvar="NEO4J_USER",
+        default="neo4j",
+        show_default=True,
+        show_envvar=True,
+        metavar="USER",
+        help="Neo4j user. The password is read from NEO4J_PASSWORD (or asked for).",
+    )(command)
+    command = click.option(
+        "--neo4j-uri",
+        default=None,
+        metavar="URI",
+        help='Run on this Neo4j server (e.g. "$NEO4J_URI") instead of embedded.',
+    )(command)
+    return command

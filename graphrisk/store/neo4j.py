@@ -99,7 +99,22 @@ def cypher_files_used() -> frozenset[str]:
     :func:`read_cypher` refuses any other name, so this set is exactly what the store can run; a test checks
     that it equals the files on disk.
     """
-    return frozenset((*_generated_files(), *_STORE_FILES))
+    return frozenset((*_generated_files(), *_STORE_FILES, *_folder_files()))
+
+
+# Folders whose every file is a statement users or analyses run by name (see Neo4jStore.query and .write).
+QUERY_FOLDERS = ("queries", "writeback", "alerts")
+
+
+@functools.cache
+def _folder_files() -> tuple[str, ...]:
+    out: list[str] = []
+    root = files("cypher")
+    for folder in QUERY_FOLDERS:
+        base = root.joinpath(folder)
+        if base.is_dir():
+            out += [f"{folder}/{p.name}" for p in base.iterdir() if p.name.endswith(".cypher")]
+    return tuple(sorted(out))
 
 
 @functools.cache
@@ -390,6 +405,38 @@ class Neo4jStore:
         except neo4j.exceptions.DriverError as exc:
             message = self._scrub(str(exc))
             raise StoreError(f"Neo4j driver error at {where} while {action}: {message}") from None
+
+    def query(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        """Run the read statement ``cypher/<name>`` (e.g. ``"queries/guarantee_chain.cypher"``) with parameters.
+
+        Only files of the package run: ``name`` is checked against :func:`cypher_files_used`. Values are always
+        parameters; a file never has data formatted into it.
+        """
+        if name.split("/")[0] not in QUERY_FOLDERS:
+            raise ValueError(f"{name}: query() runs files from {', '.join(QUERY_FOLDERS)}")
+        with self._errors(f"running {name}"):
+            return self._read(name, **params)
+
+    def write(
+        self, name: str, rows: list[dict[str, Any]], *, batch_size: int = 5_000, params: dict[str, Any] | None = None
+    ) -> int:
+        """Run the write statement ``cypher/<name>`` (``UNWIND $rows …``) over ``rows`` in batches.
+
+        Each batch is one managed transaction (retried on transient errors); extra ``params`` go to every
+        batch (a run id, say). Returns the number of rows sent.
+        """
+        if name.split("/")[0] not in QUERY_FOLDERS:
+            raise ValueError(f"{name}: write() runs files from {', '.join(QUERY_FOLDERS)}")
+        statement = _query(name)
+        extra = params or {}
+
+        def work(tx: neo4j.ManagedTransaction, batch: list[dict[str, Any]]) -> None:
+            tx.run(statement, rows=batch, **extra).consume()
+
+        with self._errors(f"running {name}"), self._session() as session:
+            for start in range(0, len(rows), batch_size):
+                session.execute_write(work, rows[start : start + batch_size])
+        return len(rows)
 
     def _read(self, name: str, **params: Any) -> list[dict[str, Any]]:
         def work(tx: neo4j.ManagedTransaction) -> list[dict[str, Any]]:
