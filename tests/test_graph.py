@@ -99,6 +99,11 @@ def test_components_do_not_depend_on_row_order(small: EnterpriseGraph) -> None:
     b = components(other).drop(columns="component_id")
     pd.testing.assert_frame_equal(a, b)
     assert small.canonical_hash() == other.canonical_hash()
+    # Row order of the input does not change integer ids or edge order (parallel A→B edges ordered by loan).
+    assert list(small.node_ids) == list(other.node_ids)
+    for r in RELATIONS:
+        pd.testing.assert_frame_equal(small.edges(r), other.edges(r))
+    assert small.edges("guarantee")["loan_id"].tolist() == ["L1", "L2", "L3"]
 
 
 def test_hub_flags_carry_reasons(small: EnterpriseGraph) -> None:
