@@ -19,7 +19,7 @@ from graphrisk.schema import render_markdown, schema_as_dict
 from graphrisk.tables import Tables
 from loaders import load_tables
 
-__all__ = ["COMMANDS", "pseudonym_key", "read_validated", "write_frame"]
+__all__ = ["COMMANDS", "pseudonym_key", "read_validated", "stats_payload", "write_frame"]
 
 PSEUDONYM_ENV = "GRAPHRISK_PSEUDONYM_KEY"
 
@@ -65,19 +65,9 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
     frame.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
 
 
-def _stats_payload(tables: Tables) -> dict[str, dict[str, Any]]:
-    return {
-        name: {
-            "rows": s.rows,
-            "accepted": s.accepted,
-            "rejected": s.rejected,
-            "warnings": s.warnings,
-            "duplicates_merged": s.merged,
-            "file": s.file,
-        }
-        for name, s in tables.stats.items()
-        if s.file is not None
-    }
+def stats_payload(tables: Tables) -> dict[str, dict[str, Any]]:
+    """Row counts of every table that had a file, as plain data (validate output, summary.json)."""
+    return {name: s.as_dict() for name, s in tables.stats.items() if s.file is not None}
 
 
 @click.command("validate")
@@ -94,7 +84,7 @@ def validate(data_dir: Path, rejects_file: Path | None, fmt: str) -> None:
     tables, _config, _secs = read_validated(data_dir, quiet=fmt == "json")
     if rejects_file is not None:
         write_frame(tables.rejects, rejects_file)
-    stats = _stats_payload(tables)
+    stats = stats_payload(tables)
     if fmt == "json":
         payload = {
             "tables": {k: {f: v[f] for f in ("rows", "accepted", "rejected", "warnings")} for k, v in stats.items()},

@@ -25,12 +25,7 @@ __all__ = ["explicit_neo4j_options", "neo4j_options", "open_store"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def neo4j_options(command: F) -> F:
-    """Add ``--neo4j-uri``, ``--neo4j-user`` and ``--database`` to a click command.
-
-    The command receives them as ``neo4j_uri``, ``neo4j_user`` and ``database`` and passes them to
-    :func:`open_store` when ``neo4j_uri`` is set.
-    """
+def _add_options(command: F, *, uri_from_env: bool) -> F:
     # click shows options in the reverse order of decoration: the URI, the user, then the database.
     command = click.option(
         "--database",
@@ -49,15 +44,30 @@ def neo4j_options(command: F) -> F:
         metavar="USER",
         help="Neo4j user. The password is read from NEO4J_PASSWORD (or asked for).",
     )(command)
-    command = click.option(
+    if uri_from_env:
+        return click.option(
+            "--neo4j-uri",
+            envvar="NEO4J_URI",
+            default=None,
+            show_envvar=True,
+            metavar="URI",
+            help="Neo4j server, e.g. bolt://127.0.0.1:7687. Without it graphrisk runs embedded.",
+        )(command)
+    return click.option(
         "--neo4j-uri",
-        envvar="NEO4J_URI",
         default=None,
-        show_envvar=True,
         metavar="URI",
-        help="Neo4j server, e.g. bolt://127.0.0.1:7687. Without it graphrisk runs embedded.",
+        help='Run on this Neo4j server (e.g. "$NEO4J_URI") instead of embedded.',
     )(command)
-    return command
+
+
+def neo4j_options(command: F) -> F:
+    """Add ``--neo4j-uri`` (or ``NEO4J_URI``), ``--neo4j-user`` and ``--database`` to a click command.
+
+    The command receives them as ``neo4j_uri``, ``neo4j_user`` and ``database`` and passes them to
+    :func:`open_store` when ``neo4j_uri`` is set.
+    """
+    return _add_options(command, uri_from_env=True)
 
 
 def _password(uri: str) -> str:
@@ -89,27 +99,4 @@ def explicit_neo4j_options(command: F) -> F:
     For analysis commands (scan, chain, owners …): they run embedded unless the user names a server on the
     command line, so a shell that has NEO4J_URI set for `graphrisk load` still gets the embedded default.
     """
-    command = click.option(
-        "--database",
-        envvar="NEO4J_DATABASE",
-        default=None,
-        show_envvar=True,
-        metavar="NAME",
-        help="Neo4j database (default: the server's home database).",
-    )(command)
-    command = click.option(
-        "--neo4j-user",
-        envvar="NEO4J_USER",
-        default="neo4j",
-        show_default=True,
-        show_envvar=True,
-        metavar="USER",
-        help="Neo4j user. The password is read from NEO4J_PASSWORD (or asked for).",
-    )(command)
-    command = click.option(
-        "--neo4j-uri",
-        default=None,
-        metavar="URI",
-        help='Run on this Neo4j server (e.g. "$NEO4J_URI") instead of embedded.',
-    )(command)
-    return command
+    return _add_options(command, uri_from_env=False)

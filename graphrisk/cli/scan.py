@@ -14,7 +14,7 @@ import click
 
 from graphrisk import __version__
 from graphrisk.analysis import AnalysisContext
-from graphrisk.cli.data import read_validated, write_frame
+from graphrisk.cli.data import read_validated, stats_payload, write_frame
 from graphrisk.graph import EnterpriseGraph
 from graphrisk.privacy import mask_personal
 from graphrisk.report.html import render_report
@@ -41,17 +41,7 @@ def _data_quality(tables: Tables) -> dict[str, Any]:
             parts: tuple[object, ...] = tuple(key)  # type: ignore[arg-type]
             by_reason[(str(parts[0]), str(parts[1]))] = int(n)
     return {
-        "tables": {
-            k: {
-                "rows": s.rows,
-                "accepted": s.accepted,
-                "rejected": s.rejected,
-                "duplicates_merged": s.merged,
-                "warnings": s.warnings,
-            }
-            for k, s in tables.stats.items()
-            if s.file is not None
-        },
+        "tables": stats_payload(tables),
         "rejects_by_reason": by_reason,
     }
 
