@@ -63,10 +63,10 @@ class EnterpriseGraph:
         )
         self._edges: dict[str, pd.DataFrame] = {}
         frames = {"enterprises": ent, "persons": per}
+        endpoints = self._endpoint_ids(tables)
         for table in SCHEMA.relation_tables:
             frame = tables[table.name]
-            src = self.index_of(frame[table.source])
-            dst = self.index_of(frame[table.target])
+            src, dst = endpoints[table.name]
             rest = [k for k in table.key if k not in (table.source, table.target)]
             order = _edge_order(src, dst, frame, rest)
             frame = frame.iloc[order].reset_index(drop=True)
@@ -80,6 +80,38 @@ class EnterpriseGraph:
                 frames[table.name] = _sorted(tables[table.name], list(table.key))
         self.tables = Tables(frames=frames, rejects=tables.rejects, warnings=tables.warnings, stats=tables.stats)
         self._adjacency: dict[tuple[str, str | None], sp.csr_array] = {}
+
+    def _endpoint_ids(self, tables: Tables) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Integer ids of every relation's endpoints, in one Arrow look-up: the hash table of node ids is
+        built once instead of once per column (eight times for a million-firm portfolio)."""
+        columns: list[tuple[str, str]] = []
+        parts: list[pa.Array] = []
+        for table in SCHEMA.relation_tables:
+            for col in (table.source, table.target):
+                columns.append((table.name, col))
+                arrow = pa.array(tables[table.name][col].astype("string[pyarrow]").array)
+                if isinstance(arrow, pa.ChunkedArray):
+                    arrow = arrow.combine_chunks()
+                parts.append(arrow.cast(pa.large_string()))
+        if not parts:
+            return {}
+        allpos = self.index_of_arrow(pa.concat_arrays(parts))
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        start = 0
+        found: dict[tuple[str, str], np.ndarray] = {}
+        for key, part in zip(columns, parts, strict=True):
+            found[key] = allpos[start : start + len(part)]
+            start += len(part)
+        for table in SCHEMA.relation_tables:
+            out[table.name] = (found[(table.name, table.source)], found[(table.name, table.target)])
+        return out
+
+    def index_of_arrow(self, values: pa.Array) -> np.ndarray:
+        idx = positions_in(values, self._ids_arrow)
+        if (idx < 0).any():
+            missing = pa.array(values).filter(pa.array(idx < 0)).slice(0, 3).to_pylist()
+            raise UnknownEntityError(f"ids not in the graph: {', '.join(map(str, missing))}")
+        return idx
 
     # -- ids ----------------------------------------------------------------------------------------------
     @property
@@ -233,7 +265,8 @@ def _edge_order(src: np.ndarray, dst: np.ndarray, frame: pd.DataFrame, rest: lis
         rows = order[parallel]
         sub = pd.DataFrame({"src": src[rows], "dst": dst[rows], "row": rows})
         for k in rest:
-            sub[k] = frame[k].iloc[rows].astype(str).to_numpy()
+            # Sorted codes of the key among these rows only: canonical whatever the input order.
+            sub[k] = pd.factorize(frame[k].iloc[rows].astype(str).to_numpy(dtype=object), sort=True)[0]
         # Parallel blocks already sit in (src, dst) order; sorting just them by the key keeps the blocks in place.
         order[parallel] = sub.sort_values(["src", "dst", *rest], kind="stable")["row"].to_numpy()
     return order

@@ -258,6 +258,19 @@ def member_of(values: pd.Series, allowed: pa.Array) -> pd.Series:
     return pd.Series(positions_in(values, allowed) >= 0, index=values.index)
 
 
+def member_of_many(columns: list[pd.Series], allowed: pa.Array) -> list[pd.Series]:
+    """:func:`member_of` for several columns against one set, hashing the set once."""
+    if not columns:
+        return []
+    joined = pd.concat([c.astype("string[pyarrow]") for c in columns], ignore_index=True)
+    flags = member_of(joined, allowed).to_numpy()
+    out, start = [], 0
+    for c in columns:
+        out.append(pd.Series(flags[start : start + len(c)], index=c.index))
+        start += len(c)
+    return out
+
+
 _NO_IDS = pa.array([], type=pa.large_string())
 
 
@@ -396,16 +409,27 @@ def validate_tables(
         typed_all[table.name] = (typed, cells, keep, sink)
         node_ids[table.name] = _id_index(typed.loc[keep, "id"])
 
+    # Endpoint columns referring to the same node tables are looked up together: one hash table per set.
+    wanted: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+    for table in SCHEMA:
+        if table.kind != "node" and table.name in typed_all:
+            for col in table.columns:
+                if col.references and col.name in typed_all[table.name][0]:
+                    wanted.setdefault(col.references, []).append((table.name, col.name))
+    known: dict[tuple[str, str], pd.Series] = {}
+    for refs, cols in wanted.items():
+        id_parts = [node_ids.get(r, _NO_IDS) for r in refs]
+        allowed = id_parts[0] if len(id_parts) == 1 else pc.unique(pa.concat_arrays(id_parts))
+        found = member_of_many([typed_all[t][0][c] for t, c in cols], allowed)
+        known.update(zip(cols, found, strict=True))
     for table in SCHEMA:
         if table.kind == "node" or table.name not in typed_all:
             continue
         typed, cells, _keep, sink = typed_all[table.name]
         for col in table.columns:
             if col.references and col.name in typed:
-                parts = [node_ids.get(r, _NO_IDS) for r in col.references]
-                allowed = parts[0] if len(parts) == 1 else pc.unique(pa.concat_arrays(parts))
                 present = typed[col.name].notna()
-                unknown = present & ~member_of(typed[col.name], allowed)
+                unknown = present & ~known[(table.name, col.name)]
                 where = " or ".join(col.references)
                 sink.add(
                     unknown,
