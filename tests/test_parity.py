@@ -92,6 +92,14 @@ def test_scan_from_neo4j_matches_embedded_scan(tmp_path: Path, neo4j_empty_store
             a = a.sort_values(list(a.columns)).reset_index(drop=True)
             b = b.sort_values(list(b.columns)).reset_index(drop=True)
         pd.testing.assert_frame_equal(a, b, check_like=False)
+    # The scan wrote the actual controllers back as CONTROLS relations, exactly those of controllers.csv.
+    ctl = pd.read_csv(tmp_path / "neo" / "controllers.csv", encoding="utf-8-sig", dtype=str)
+    identified = ctl[ctl["controller_id"].notna() & (ctl["controller_id"] != ctl["company_id"])]
+    assert neo4j_empty_store.counts().get("CONTROLS", 0) == len(identified) > 0
+    sample = identified.iloc[0]
+    back = neo4j_empty_store.query("queries/ownership_controls.cypher", company_id=sample["company_id"])
+    assert [r["controller_id"] for r in back] == [sample["controller_id"]]
+    assert back[0]["rule"] == sample["rule"]
     # A second run against what is now in Neo4j, without --load, reads the same graph back.
     again = runner.invoke(
         main,

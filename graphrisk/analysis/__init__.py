@@ -71,6 +71,9 @@ class AnalysisResult:
     flags: pd.DataFrame = field(default_factory=empty_flags)
     summary: dict[str, Any] = field(default_factory=dict)
     section: ReportSection | None = None
+    # Derived data for Neo4j: (statement under cypher/writeback/, rows). The scan runs them, in order, when it
+    # works on a Neo4j server, with $run_id and $algorithm as parameters.
+    writeback: tuple[tuple[str, list[dict[str, Any]]], ...] = ()
 
 
 @dataclass(frozen=True)

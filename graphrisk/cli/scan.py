@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from graphrisk import __version__
-from graphrisk.analysis import AnalysisContext
+from graphrisk.analysis import AnalysisContext, AnalysisResult
 from graphrisk.cli.data import read_validated, stats_payload, write_frame
 from graphrisk.graph import EnterpriseGraph
 from graphrisk.privacy import mask_personal
@@ -44,6 +44,20 @@ def _data_quality(tables: Tables) -> dict[str, Any]:
         "tables": stats_payload(tables),
         "rejects_by_reason": by_reason,
     }
+
+
+def _write_back(
+    uri: str, user: str, database: str | None, results: tuple[AnalysisResult, ...], run_id: str
+) -> dict[str, int]:
+    """Run every analysis's write-back statements on the server; rows written per statement."""
+    from graphrisk.cli.neo4j_options import open_store
+
+    counts: dict[str, int] = {}
+    with open_store(uri, user, database) as store:
+        for r in results:
+            for statement, rows in r.writeback:
+                counts[statement] = store.write(statement, rows, params={"run_id": run_id, "algorithm": r.name})
+    return counts
 
 
 @click.command("scan")
@@ -137,6 +151,11 @@ def scan(
     run_id = hashlib.sha256(
         json.dumps([__version__, parameters, inputs], sort_keys=True, default=str).encode()
     ).hexdigest()[:12]
+    if neo4j_uri is not None:
+        t_wb = time.perf_counter()
+        written_back = _write_back(neo4j_uri, neo4j_user, database, result.results, run_id)
+        timings.append(("neo4j_writeback", time.perf_counter() - t_wb))
+        click.echo(f"wrote back to Neo4j: {written_back}", err=True)
     write_frame(tables.rejects, out_dir / "rejects.csv")
     write_frame(tables.warnings, out_dir / "warnings.csv")
     write_frame(result.flags, out_dir / "flags.csv")
