@@ -264,6 +264,18 @@ ENTERPRISES = Table(
         _c("defaulted", "bool", "Already in default.", "是否违约", "违约"),
         _c("listed", "bool", "Listed company.", "是否上市", "上市"),
         _c("state_owned", "bool", "State-owned.", "是否国有", "国有"),
+        _c(
+            "declared_controller_id",
+            "id",
+            "The actual controller (实际控制人) as declared by the firm or a registry: a person or enterprise id. "
+            "It takes precedence over the controller graphrisk derives from shareholdings. An id not in the data is "
+            "dropped with a warning.",
+            "实际控制人",
+            "实际控制人编号",
+            "declared_controller",
+            "actual_controller_id",
+            references=("enterprises", "persons"),
+        ),
         _c("address", "text", "Registered address.", "注册地址", "地址", "住所"),
         _c("phone", "text", "Contact phone.", "电话", "联系电话"),
         _c("email", "text", "Contact email.", "邮箱", "电子邮箱"),

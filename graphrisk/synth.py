@@ -1386,7 +1386,11 @@ class _Gen:
 
         def frame(name: str, cols: dict[str, Callable[[], Any]]) -> None:
             names = [c.name for c in SCHEMA[name].columns]
-            data = {c: pd.Series(cols.pop(c)()) for c in names}
+            data = {c: pd.Series(cols.pop(c)()) for c in names if c in cols}
+            rows = len(next(iter(data.values()))) if data else 0
+            # A schema column the generator does not fill (a declared controller, say) is written empty.
+            for c in names:
+                data.setdefault(c, pd.Series([None] * rows, dtype=object))
             out[name] = pd.DataFrame(data, columns=names, copy=False)
 
         def holder_id(h: IntArray) -> Any:

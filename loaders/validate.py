@@ -409,6 +409,29 @@ def validate_tables(
         typed_all[table.name] = (typed, cells, keep, sink)
         node_ids[table.name] = _id_index(typed.loc[keep, "id"])
 
+    # A node's reference to another node (a declared controller) that is not in the data is dropped with a
+    # warning: the firm itself is fine, only the declaration cannot be used.
+    for table in SCHEMA.node_tables:
+        if table.name not in typed_all:
+            continue
+        typed, cells, keep, sink = typed_all[table.name]
+        for col in table.columns:
+            if col.references and col.name in typed:
+                id_parts = [node_ids.get(r, _NO_IDS) for r in col.references]
+                allowed = id_parts[0] if len(id_parts) == 1 else pc.unique(pa.concat_arrays(id_parts))
+                unknown = typed[col.name].notna() & ~member_of(typed[col.name], allowed)
+                unknown = unknown & pd.Series(keep, index=typed.index)
+                where = " or ".join(col.references)
+                sink.add(
+                    unknown,
+                    col.name,
+                    "unknown_reference",
+                    cells[col.name],
+                    f"{col.name}: this id is not in {where}; the declaration is ignored (the row is kept)",
+                    warning=True,
+                )
+                typed.loc[unknown, col.name] = None
+
     # Endpoint columns referring to the same node tables are looked up together: one hash table per set.
     wanted: dict[tuple[str, ...], list[tuple[str, str]]] = {}
     for table in SCHEMA:

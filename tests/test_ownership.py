@@ -474,3 +474,18 @@ def test_neo4j_cli_and_write_back(neo4j_empty_store, monkeypatch: pytest.MonkeyP
             "path": "P000001>91110101366886395D>91110101848156344W",
         }
     ]
+
+
+def test_declared_controller_column_takes_precedence(tmp_path: Path) -> None:
+    # P holds 60 % of A, so the shareholdings make P the majority controller; the file declares Q (实际控制人).
+    # B declares an id that is not in the data: a warning, B is kept, and B's controller is derived.
+    (tmp_path / "enterprises.csv").write_text("id,name,实际控制人\nA,甲,Q\nB,乙,NOBODY\n", encoding="utf-8")
+    (tmp_path / "persons.csv").write_text("id,name\nP,张三\nQ,李四\n", encoding="utf-8")
+    (tmp_path / "shareholdings.csv").write_text("holder_id,company_id,share\nP,A,0.6\nP,B,0.7\n", encoding="utf-8")
+    tables = load_tables(tmp_path, pseudonym_key=b"k")
+    assert tables.rejected_rows == 0
+    assert tables.warnings["reason"].tolist() == ["unknown_reference"]
+    assert tables.warnings["line"].tolist() == [3]
+    ctl = actual_controllers(EnterpriseGraph(tables)).set_index("company_id")
+    assert ctl.loc["A", ["controller_id", "rule"]].tolist() == ["Q", "declared"]
+    assert ctl.loc["B", ["controller_id", "rule"]].tolist() == ["P", "majority_chain"]

@@ -17,6 +17,7 @@ SET n.name = row.name,
     n.defaulted = row.defaulted,
     n.listed = row.listed,
     n.state_owned = row.state_owned,
+    n.declared_controller_id = row.declared_controller_id,
     n.address = row.address,
     n.phone = row.phone,
     n.email = row.email

@@ -618,6 +618,9 @@ def actual_controllers(
     >>> actual_controllers(EnterpriseGraph(t))[["controller_id", "rule", "control_share"]].values.tolist()
     [['P', 'relative_control', 0.35]]
     """
+    if declared is None and "declared_controller_id" in graph.enterprises:
+        given = graph.enterprises[["id", "declared_controller_id"]].dropna()
+        declared = dict(zip(given["id"].astype(str), given["declared_controller_id"].astype(str), strict=True)) or None
     ctl = _control(graph, control_share, max_depth)
     w = ownership_matrix(graph, "voting")
     n_ent = graph.n_enterprises
