@@ -55,7 +55,9 @@ def run_scan(
             continue
         say(f"analysis {analysis.name}: {analysis.description}")
         t0 = time.perf_counter()
-        results.append(analysis.run(graph, context))
+        outcome = analysis.run(graph, context)
+        results.append(outcome)
+        context.results[analysis.name] = outcome
         timings.append((f"analysis:{analysis.name}", time.perf_counter() - t0))
     parts = [r.flags.assign(analysis=r.name) for r in results if len(r.flags)]
     flags = pd.concat(parts, ignore_index=True) if parts else empty_flags().assign(analysis=pd.Series(dtype=object))

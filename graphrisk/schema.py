@@ -619,6 +619,8 @@ def render_cypher() -> dict[str, str]:
             )
         # No index on relationship keys: MERGE has both endpoints bound already and checks the few
         # relationships between them; an index would cost about 30 % of the load's write time.
+    # Derived nodes the scan writes back are merged on (id, run_id).
+    constraints.append("CREATE INDEX guarantee_pattern_id IF NOT EXISTS FOR (p:GuaranteePattern) ON (p.id, p.run_id);")
     out["schema/constraints.cypher"] = header + "\n".join(constraints) + "\n"
 
     for t in SCHEMA:

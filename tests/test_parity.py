@@ -100,6 +100,11 @@ def test_scan_from_neo4j_matches_embedded_scan(tmp_path: Path, neo4j_empty_store
     back = neo4j_empty_store.query("queries/ownership_controls.cypher", company_id=sample["company_id"])
     assert [r["controller_id"] for r in back] == [sample["controller_id"]]
     assert back[0]["rule"] == sample["rule"]
+    # ... and the guarantee patterns as GuaranteePattern nodes linked from their members.
+    patterns = pd.read_csv(tmp_path / "neo" / "guarantee_patterns.csv", encoding="utf-8-sig", dtype=str)
+    assert neo4j_empty_store.counts().get("GuaranteePattern", 0) == len(patterns) > 0
+    memberships = sum(len(m.split(";")) for m in patterns["members"])
+    assert neo4j_empty_store.counts().get("IN_GUARANTEE_PATTERN", 0) == memberships
     # A second run against what is now in Neo4j, without --load, reads the same graph back.
     again = runner.invoke(
         main,

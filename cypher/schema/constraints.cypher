@@ -3,3 +3,4 @@ CREATE CONSTRAINT entity_id IF NOT EXISTS FOR (n:Entity) REQUIRE n.id IS UNIQUE;
 CREATE CONSTRAINT enterprises_id IF NOT EXISTS FOR (n:Enterprise) REQUIRE n.id IS UNIQUE;
 CREATE CONSTRAINT persons_id IF NOT EXISTS FOR (n:Person) REQUIRE n.id IS UNIQUE;
 CREATE CONSTRAINT exposures_key IF NOT EXISTS FOR (n:Facility) REQUIRE n.key IS UNIQUE;
+CREATE INDEX guarantee_pattern_id IF NOT EXISTS FOR (p:GuaranteePattern) ON (p.id, p.run_id);

@@ -62,6 +62,9 @@ class AnalysisContext:
     config: Config = field(default_factory=Config)
     as_of: date = field(default_factory=date.today)
     data_quality: dict[str, Any] = field(default_factory=dict)  # validation stats and reject counts
+    # Results of the analyses that ran before this one (by name): a later analysis may use an earlier one's
+    # output, e.g. guarantees use the actual controllers to find intra-group guarantees.
+    results: dict[str, AnalysisResult] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1096,7 +1096,7 @@ def _subgraph(graph: EnterpriseGraph, ids: list[str]) -> EnterpriseGraph:
 @register(
     "ownership",
     title="Ownership, control and beneficial owners",
-    order=40,
+    order=25,  # before guarantees, which use the actual controllers for intra-group guarantees
     description="Majority-control closure, actual controller per company, corporate groups, cross-holdings and "
     "beneficial owners (cn-2024).",
 )
