@@ -339,7 +339,9 @@ def test_schema_declares_keys_and_types_consistently() -> None:
 
 
 _CELL = st.one_of(
-    st.sampled_from(["", "A", "B", "C", "Z", "1,000", "12万", "-5", "35%", "1.5", "2024-01-31", "2024-02-30", "是", "x"]),
+    st.sampled_from(
+        ["", "A", "B", "C", "Z", "1,000", "12万", "-5", "35%", "1.5", "2024-01-31", "2024-02-30", "是", "x"]
+    ),
     st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x00"), max_size=12),
 )
 
