@@ -1,7 +1,7 @@
 """Amounts and shares as a Chinese credit officer reads them.
 
->>> format_cny(123_456_789), format_cny(56_000), format_cny(950), format_share(0.355)
-('1.23亿', '5.6万', '950', '35.5%')
+>>> format_cny(123_456_789), format_cny(56_000), format_cny(25_400_000), format_cny(950), format_share(0.355)
+('1.23亿', '5.6万', '2540万', '950', '35.5%')
 """
 
 from __future__ import annotations
@@ -18,9 +18,12 @@ def format_cny(amount: float | None) -> str:
     sign = "-" if amount < 0 else ""
     a = abs(float(amount))
     if a >= 1e8:
-        return f"{sign}{a / 1e8:.3g}亿"
+        v = a / 1e8
+        return f"{sign}{v:.3g}亿" if v < 1000 else f"{sign}{v:,.0f}亿"
     if a >= 1e4:
-        return f"{sign}{a / 1e4:.3g}万"
+        v = a / 1e4
+        # 2540万, not 2.54e+03万: three significant digits only below a thousand.
+        return f"{sign}{v:.3g}万" if v < 1000 else f"{sign}{v:.0f}万"
     return f"{sign}{a:.3g}" if a < 1000 else f"{sign}{a:.0f}"
 
 
