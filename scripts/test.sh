@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python3 -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+# Debian's chromium and a CJK font for the browser tests (Playwright drives that chromium; no browser download).
+bash scripts/browser.sh
 
 started_here=0
 if [ -z "${NEO4J_URI:-}" ]; then

@@ -15,11 +15,12 @@ import pandas as pd
 
 from graphrisk.config import CONFIG_FILE, Config, load_config
 from graphrisk.errors import ConfigError
+from graphrisk.graph import EnterpriseGraph
 from graphrisk.schema import render_markdown, schema_as_dict
 from graphrisk.tables import Tables
 from loaders import load_tables
 
-__all__ = ["COMMANDS", "pseudonym_key", "read_validated", "stats_payload", "write_frame"]
+__all__ = ["COMMANDS", "load_graph", "pseudonym_key", "read_validated", "stats_payload", "write_frame"]
 
 PSEUDONYM_ENV = "GRAPHRISK_PSEUDONYM_KEY"
 
@@ -57,6 +58,21 @@ def read_validated(data_dir: Path, *, quiet: bool = False) -> tuple[Tables, Conf
 
     tables = load_tables(data_dir, pseudonym_key=pseudonym_key(config), config=config, progress=say)
     return tables, config, time.perf_counter() - t0
+
+
+def load_graph(
+    data_dir: Path, neo4j_uri: str | None = None, neo4j_user: str = "neo4j", database: str | None = None
+) -> tuple[EnterpriseGraph, Config]:
+    """The graph from the files (embedded) or, with an explicit ``--neo4j-uri``, read back from Neo4j."""
+    if neo4j_uri is None:
+        tables, config, _ = read_validated(data_dir, quiet=True)
+        return EnterpriseGraph(tables), config
+    from graphrisk.cli.neo4j_options import open_store
+
+    config = load_config(data_dir / CONFIG_FILE)
+    with open_store(neo4j_uri, neo4j_user, database) as store:
+        tables = store.read_tables()
+    return EnterpriseGraph(tables), config
 
 
 def write_frame(frame: pd.DataFrame, path: Path) -> None:

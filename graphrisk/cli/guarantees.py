@@ -36,11 +36,9 @@ _RELATION_OF_TYPE = {t.rel_type: t.relation for t in SCHEMA.relation_tables}
 
 
 def _graph(data_dir: Path) -> Any:
-    from graphrisk.cli.data import read_validated
-    from graphrisk.graph import EnterpriseGraph
+    from graphrisk.cli.data import load_graph
 
-    tables, _config, _secs = read_validated(data_dir, quiet=True)
-    return EnterpriseGraph(tables)
+    return load_graph(data_dir)[0]
 
 
 def chain_on_store(store: Neo4jStore, company: str, *, depth: int, direction: str, as_of: date) -> ChainView:

@@ -10,8 +10,11 @@ import click
 import pandas as pd
 
 from graphrisk.analysis.ownership import PROFILES, actual_controllers, owners_of
-from graphrisk.cli.data import read_validated, write_frame
-from graphrisk.cli.neo4j_options import explicit_neo4j_options, open_store
+from graphrisk.cli.data import (
+    load_graph,
+    write_frame,
+)
+from graphrisk.cli.neo4j_options import explicit_neo4j_options
 from graphrisk.config import Config
 from graphrisk.errors import UnknownEntityError
 from graphrisk.graph import EnterpriseGraph
@@ -22,16 +25,7 @@ __all__ = ["COMMANDS"]
 def _graph(
     data_dir: Path, neo4j_uri: str | None, neo4j_user: str, database: str | None
 ) -> tuple[EnterpriseGraph, Config]:
-    """The graph from the files (embedded) or, with an explicit ``--neo4j-uri``, read back from Neo4j."""
-    if neo4j_uri is None:
-        tables, config, _ = read_validated(data_dir, quiet=True)
-        return EnterpriseGraph(tables), config
-    from graphrisk.config import CONFIG_FILE, load_config
-
-    config = load_config(data_dir / CONFIG_FILE)
-    with open_store(neo4j_uri, neo4j_user, database) as store:
-        tables = store.read_tables()
-    return EnterpriseGraph(tables), config
+    return load_graph(data_dir, neo4j_uri, neo4j_user, database)
 
 
 def _enterprise(graph: EnterpriseGraph, company: str) -> None:
