@@ -475,8 +475,10 @@ def spectral_radius(impact: Any) -> float:
     m = sp.csr_array(impact, dtype="float64")
     if m.shape[0] <= 2 or m.nnz == 0:
         return float(np.abs(np.linalg.eigvals(m.toarray())).max()) if m.shape[0] else 0.0
+    # A fixed start vector: ARPACK starts from a random one, and the same data must give the same report.
+    v0 = np.full(m.shape[0], 1.0 / np.sqrt(m.shape[0]))
     try:
-        vals = spla.eigs(m, k=1, which="LM", return_eigenvectors=False, maxiter=5000, tol=1e-8)
+        vals = spla.eigs(m, k=1, which="LM", return_eigenvectors=False, maxiter=5000, tol=1e-8, v0=v0)
         return float(np.abs(vals).max())
     except spla.ArpackNoConvergence as exc:  # keep the best estimate rather than fail a report
         return float(np.abs(exc.eigenvalues).max()) if len(exc.eigenvalues) else float("nan")
