@@ -1914,11 +1914,31 @@ def shortest_path_nodes(
         return [source]
     adj = graph.combined_adjacency()
     und = sp.csr_array(adj + adj.T)
-    dist = np.full(graph.n_nodes, -1, dtype=np.int64)
+    path = undirected_shortest_path(und, a, b, graph.node_ids, max_hops=max_hops)
+    return [str(graph.node_ids[p]) for p in path]
+
+
+def undirected_shortest_path(
+    und: sp.csr_array, a: int, b: int, ids: np.ndarray, *, max_hops: int | None = None
+) -> list[int]:
+    """Integer node ids of the shortest a–b path on a symmetric CSR; ties go to the smallest ids in order.
+
+    A breadth-first search from ``b`` gives every distance; the path is walked from ``a`` taking, at each step,
+    the smallest id one step closer, so the same graph always gives the same path. Empty when unreachable
+    within ``max_hops``.
+
+    >>> import numpy as np, scipy.sparse as sp
+    >>> und = sp.csr_array(np.array([[0, 1, 1, 0], [1, 0, 0, 1], [1, 0, 0, 1], [0, 1, 1, 0]]))
+    >>> undirected_shortest_path(und, 0, 3, np.array(["A", "B", "C", "D"], dtype=object))
+    [0, 1, 3]
+    """
+    if a == b:
+        return [a]
+    dist = np.full(und.shape[0], -1, dtype=np.int64)
     dist[b] = 0
     frontier = np.array([b])
     k = 0
-    while len(frontier) and dist[a] < 0 and k < max_hops:
+    while len(frontier) and dist[a] < 0 and (max_hops is None or k < max_hops):
         k += 1
         nxt = np.unique(und[frontier].tocoo().col)
         nxt = nxt[dist[nxt] < 0]
@@ -1926,15 +1946,13 @@ def shortest_path_nodes(
         frontier = nxt
     if dist[a] < 0:
         return []
-    ids = graph.node_ids
-    path = [a]
-    cur = a
+    path, cur = [a], a
     while cur != b:
         nb = und.indices[und.indptr[cur] : und.indptr[cur + 1]]
         nb = nb[dist[nb] == dist[cur] - 1]
         cur = int(min(nb.tolist(), key=lambda x: str(ids[x])))
         path.append(cur)
-    return [str(ids[p]) for p in path]
+    return path
 
 
 def path_hops(graph: EnterpriseGraph, nodes: list[str]) -> list[list[tuple[str, str, str, dict[str, Any]]]]:

@@ -38,6 +38,7 @@ import pandas as pd
 import scipy.sparse as sp
 from pyvis.network import Network
 
+from graphrisk.analysis.guarantees import undirected_shortest_path
 from graphrisk.config import Config
 from graphrisk.graph import RELATIONS, EnterpriseGraph
 from graphrisk.report.dossier import Dossier, display_name, local_analysis, pd_band, safe_id
@@ -154,28 +155,7 @@ def _select_ego(
 
 def _shortest_path(graph: EnterpriseGraph, a: int, b: int, und: sp.csr_array) -> list[int]:
     """Shortest path over the given relations read undirected; ties go to the smallest ids (stable pictures)."""
-    if a == b:
-        return [a]
-    dist = np.full(graph.n_nodes, -1, dtype=np.int64)
-    dist[b] = 0
-    frontier = np.array([b])
-    k = 0
-    while len(frontier) and dist[a] < 0:
-        k += 1
-        nxt = np.unique(und[frontier].tocoo().col)
-        nxt = nxt[dist[nxt] < 0]
-        dist[nxt] = k
-        frontier = nxt
-    if dist[a] < 0:
-        return []
-    ids = graph.node_ids
-    path, cur = [a], a
-    while cur != b:
-        nb = und.indices[und.indptr[cur] : und.indptr[cur + 1]]
-        nb = nb[dist[nb] == dist[cur] - 1]
-        cur = int(min(nb.tolist(), key=lambda x: str(ids[x])))
-        path.append(cur)
-    return path
+    return undirected_shortest_path(und, a, b, graph.node_ids)
 
 
 # ------------------------------------------------------------------------------------------------- styling
