@@ -220,3 +220,9 @@ def test_wheel_installs_in_a_clean_venv_and_scans(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "r" / "report.html").exists()
+
+
+def test_load_without_a_server_is_a_usage_error(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NEO4J_URI", raising=False)
+    r = CliRunner().invoke(main, ["load", str(data_dir)])
+    assert r.exit_code == 2 and "--neo4j-uri" in r.output

@@ -13,6 +13,7 @@ from typing import Any
 import click
 import pandas as pd
 
+from graphrisk.cli.neo4j_options import neo4j_options, open_store
 from graphrisk.config import CONFIG_FILE, Config, load_config
 from graphrisk.errors import ConfigError
 from graphrisk.graph import EnterpriseGraph
@@ -67,8 +68,6 @@ def load_graph(
     if neo4j_uri is None:
         tables, config, _ = read_validated(data_dir, quiet=True)
         return EnterpriseGraph(tables), config
-    from graphrisk.cli.neo4j_options import open_store
-
     config = load_config(data_dir / CONFIG_FILE)
     with open_store(neo4j_uri, neo4j_user, database) as store:
         tables = store.read_tables()
@@ -131,14 +130,7 @@ def validate(data_dir: Path, rejects_file: Path | None, fmt: str) -> None:
 
 @click.command("load")
 @click.argument("data_dir", type=click.Path(path_type=Path, file_okay=False))
-@click.option(
-    "--neo4j-uri",
-    envvar="NEO4J_URI",
-    required=True,
-    help="Bolt URI of the Neo4j server [env NEO4J_URI]; the password comes from NEO4J_PASSWORD.",
-)
-@click.option("--neo4j-user", envvar="NEO4J_USER", default="neo4j", show_default=True)
-@click.option("--database", envvar="NEO4J_DATABASE", default=None)
+@neo4j_options
 @click.option(
     "--batch-size", type=click.IntRange(100, 200_000), default=5_000, show_default=True, help="Rows per transaction."
 )
@@ -151,11 +143,17 @@ def validate(data_dir: Path, rejects_file: Path | None, fmt: str) -> None:
 )
 @click.option("--strict", is_flag=True, help="Load nothing and exit 1 when any row is rejected.")
 def load(
-    data_dir: Path, neo4j_uri: str, neo4j_user: str, database: str | None, batch_size: int, workers: int, strict: bool
+    data_dir: Path,
+    neo4j_uri: str | None,
+    neo4j_user: str,
+    database: str | None,
+    batch_size: int,
+    workers: int,
+    strict: bool,
 ) -> None:
     """Validate DATA_DIR and load it into Neo4j (idempotent: loading twice changes nothing)."""
-    from graphrisk.cli.neo4j_options import open_store
-
+    if not neo4j_uri:
+        raise click.UsageError("load needs a Neo4j server: --neo4j-uri URI or NEO4J_URI.")
     tables, _config, _secs = read_validated(data_dir)
     if tables.rejected_rows:
         click.echo(

@@ -15,6 +15,7 @@ import click
 from graphrisk import __version__
 from graphrisk.analysis import AnalysisContext, AnalysisResult
 from graphrisk.cli.data import read_validated, stats_payload, write_frame
+from graphrisk.cli.neo4j_options import explicit_neo4j_options
 from graphrisk.graph import EnterpriseGraph
 from graphrisk.privacy import mask_personal
 from graphrisk.report.html import render_report
@@ -69,13 +70,7 @@ def _write_back(
     required=True,
     help="Report folder to write (created if needed).",
 )
-@click.option(
-    "--neo4j-uri",
-    default=None,
-    help="Build the graph from this Neo4j server instead of the files (password from NEO4J_PASSWORD).",
-)
-@click.option("--neo4j-user", envvar="NEO4J_USER", default="neo4j", show_default=True)
-@click.option("--database", envvar="NEO4J_DATABASE", default=None)
+@explicit_neo4j_options
 @click.option("--load", "load_first", is_flag=True, help="With --neo4j-uri: load DATA_DIR into Neo4j first.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any input row was rejected.")
 @click.option(
