@@ -15,6 +15,13 @@ under ``[thresholds]`` and map a bank's own files and headers onto the schema un
     [thresholds]
     share_sum_tolerance = 0.01
 
+    [[stress]]                  # stress scenarios the scan runs (stress.csv); any number of them
+    name = "地产下行"
+    shock = 0.3                 # share of equity lost by every firm matching `where`
+    where = { industry = "房地产" }
+    defaults = []               # firms that default outright
+    model = "debtrank"          # debtrank | linear | cascade
+
 >>> Config().threshold("share_sum_tolerance")
 0.005
 """
@@ -31,7 +38,9 @@ from graphrisk.schema import SCHEMA
 
 __all__ = [
     "CONFIG_FILE",
+    "STRESS_MODELS",
     "Config",
+    "StressScenario",
     "TableSource",
     "Threshold",
     "all_thresholds",
@@ -103,10 +112,25 @@ class TableSource:
     percent_columns: tuple[str, ...] = ()
 
 
+STRESS_MODELS = ("debtrank", "linear", "cascade")
+
+
+@dataclass(frozen=True)
+class StressScenario:
+    """One ``[[stress]]`` scenario: firms that default outright and a shock to every firm matching ``where``."""
+
+    name: str
+    defaults: tuple[str, ...] = ()
+    shock: float = 0.0
+    where: tuple[tuple[str, str], ...] = ()  # (enterprise column, value), all must match
+    model: str = "debtrank"
+
+
 @dataclass(frozen=True)
 class Config:
     tables: dict[str, TableSource] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)
+    stress: tuple[StressScenario, ...] = ()
     pseudonym_key: str | None = None
     path: str | None = None
 
@@ -180,4 +204,64 @@ def load_config(path: Path) -> Config:
             raise ConfigError(f"{path}: [thresholds] {name} must be a number, not {value!r}.")
         thresholds[name] = float(value)
     key = raw.get("pseudonym_key")
-    return Config(tables=tables, thresholds=thresholds, pseudonym_key=str(key) if key else None, path=str(path))
+    return Config(
+        tables=tables,
+        thresholds=thresholds,
+        stress=_stress_scenarios(path, raw.get("stress")),
+        pseudonym_key=str(key) if key else None,
+        path=str(path),
+    )
+
+
+def _stress_scenarios(path: Path, raw: Any) -> tuple[StressScenario, ...]:
+    """``[[stress]]`` tables, checked here so a typo stops the run before any analysis, naming the scenario."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(r, dict) for r in raw):
+        raise ConfigError(f"{path}: stress scenarios are written as [[stress]] tables (see the README).")
+    enterprise_columns = set(SCHEMA["enterprises"].column_names)
+    out: list[StressScenario] = []
+    seen: set[str] = set()
+    for number, spec in enumerate(raw, start=1):
+        name = str(spec.get("name") or f"scenario {number}")
+        where_ = f"{path}: [[stress]] '{name}'"
+        unknown = set(spec) - {"name", "defaults", "shock", "where", "model"}
+        if unknown:
+            raise ConfigError(
+                f"{where_} has unknown settings {sorted(unknown)}; known: name, defaults, shock, where, model."
+            )
+        if name in seen:
+            raise ConfigError(f"{where_}: two scenarios share this name; give each a unique name.")
+        seen.add(name)
+        defaults = spec.get("defaults") or []
+        if isinstance(defaults, str):
+            defaults = [defaults]
+        if not isinstance(defaults, list) or not all(isinstance(d, str | int) for d in defaults):
+            raise ConfigError(f"{where_}: defaults must be a list of enterprise ids.")
+        shock = spec.get("shock", 0.0)
+        if not isinstance(shock, int | float) or isinstance(shock, bool) or not 0.0 <= float(shock) <= 1.0:
+            raise ConfigError(f"{where_}: shock must be a number in [0, 1] (share of equity lost), not {shock!r}.")
+        where = spec.get("where") or {}
+        if not isinstance(where, dict):
+            raise ConfigError(f'{where_}: where must be a table such as {{ industry = "房地产" }}.')
+        for column in where:
+            if column not in enterprise_columns:
+                columns = ", ".join(sorted(enterprise_columns))
+                raise ConfigError(f"{where_}: where.{column} is not an enterprises column. Columns: {columns}.")
+        if float(shock) > 0 and not where:
+            raise ConfigError(f"{where_}: a shock needs `where` to say which firms it hits.")
+        model = str(spec.get("model", "debtrank"))
+        if model not in STRESS_MODELS:
+            raise ConfigError(f"{where_}: model {model!r} is unknown; use one of {', '.join(STRESS_MODELS)}.")
+        if not defaults and not (float(shock) > 0 and where):
+            raise ConfigError(f"{where_}: give defaults, or a shock with where; as written it stresses nothing.")
+        out.append(
+            StressScenario(
+                name=name,
+                defaults=tuple(str(d) for d in defaults),
+                shock=float(shock),
+                where=tuple((str(k), str(v)) for k, v in where.items()),
+                model=model,
+            )
+        )
+    return tuple(out)

@@ -28,6 +28,7 @@ __all__ = [
     "Analysis",
     "AnalysisContext",
     "AnalysisResult",
+    "Chart",
     "ReportSection",
     "empty_flags",
     "register",
@@ -48,6 +49,19 @@ def empty_flags() -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
+class Chart:
+    """A line chart the report draws as inline SVG: one (label, xs, ys) per series, in data units."""
+
+    title: str
+    x_label: str
+    y_label: str
+    series: tuple[tuple[str, tuple[float, ...], tuple[float, ...]], ...]
+    log_y: bool = False
+    x_format: str = "number"  # "number" or "cny" (万/亿 labels)
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class ReportSection:
     """What the report shows for one analysis: text, figures and tables (already limited to what a person reads)."""
 
@@ -55,6 +69,7 @@ class ReportSection:
     paragraphs: tuple[str, ...] = ()
     figures: tuple[tuple[str, str], ...] = ()  # (label, value)
     tables: tuple[tuple[str, pd.DataFrame], ...] = ()
+    charts: tuple[Chart, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,7 @@ class AnalysisResult:
     flags: pd.DataFrame = field(default_factory=empty_flags)
     summary: dict[str, Any] = field(default_factory=dict)
     section: ReportSection | None = None
+    documents: dict[str, Any] = field(default_factory=dict)  # output name (no extension) → JSON-ready value
     # Derived data for Neo4j: (statement under cypher/writeback/, rows). The scan runs them, in order, when it
     # works on a Neo4j server, with $run_id and $algorithm as parameters.
     writeback: tuple[tuple[str, list[dict[str, Any]]], ...] = ()

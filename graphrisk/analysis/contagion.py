@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
 
@@ -39,9 +39,9 @@ import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
 from scipy.stats import norm
 
-from graphrisk.analysis import FLAG_COLUMNS, AnalysisContext, AnalysisResult, ReportSection, register
+from graphrisk.analysis import FLAG_COLUMNS, AnalysisContext, AnalysisResult, Chart, ReportSection, register
 from graphrisk.analysis.guarantees import guarantee_network
-from graphrisk.config import Threshold, declare_thresholds
+from graphrisk.config import StressScenario, Threshold, declare_thresholds
 from graphrisk.graph import EnterpriseGraph
 from graphrisk.units import format_cny
 
@@ -55,17 +55,20 @@ __all__ = [
     "NetworkPDResult",
     "StressResult",
     "candidates_by_exposure",
+    "chain_losses",
     "clearing_vector",
     "contagion_analysis",
     "debtrank",
     "default_cascade",
     "graph_impact",
     "impact_matrix",
+    "loss_exceedance",
     "loss_weights",
     "monte_carlo",
     "network_pd",
     "spectral_radius",
     "standalone_pd",
+    "stress_scenarios",
     "stress_test",
     "systemic_importance",
 ]
@@ -1046,8 +1049,89 @@ def contagion_analysis(graph: EnterpriseGraph, context: AnalysisContext) -> Anal
         ),
     )
     flag_frame = pd.DataFrame(flags, columns=list(FLAG_COLUMNS))
+    tables: dict[str, pd.DataFrame] = {"contagion": out}
+    if context.config.stress:
+        tables["stress"], tables["stress_hits"] = stress_scenarios(
+            graph, context.config.stress, context=context, network=net
+        )
+        summary["stress"] = tables["stress"][["scenario", "firms_hit", "new_defaults", "bank_loss"]].to_dict("records")
+    guarantees = context.results.get("guarantees")
+    if guarantees is not None and "guarantee_patterns" in guarantees.tables:
+        tables["chain_losses"] = chain_losses(guarantees.tables["guarantee_patterns"], ids, p, npd.network_pd, lw)
+        summary["chain_el_added"] = float(tables["chain_losses"]["el_added"].sum())
+    curves = {k: loss_exceedance(v) for k, v in (("without", mc.standalone), ("with", mc.contagion))}
+    documents = {
+        "losses": {
+            "as_of": context.as_of.isoformat(),
+            "scenarios": len(mc.contagion),
+            "model": mc.model,
+            "rho": rho,
+            "seed": mc.seed,
+            "loss_unit": "CNY (Σ EAD × LGD of the firms in default)",
+            **losses,
+            "exceedance": {
+                f"{k}_contagion": {"loss": list(x), "probability_above": list(y)} for k, (x, y) in curves.items()
+            },
+            "defaults_mean": {
+                "without_contagion": float(mc.defaults_standalone.mean()) if len(mc.contagion) else 0.0,
+                "with_contagion": float(mc.defaults_contagion.mean()) if len(mc.contagion) else 0.0,
+            },
+        }
+    }
+    floor = 1.0 / max(1, len(mc.contagion))  # a log axis cannot show 0: the last point sits at one scenario
+    chart = Chart(
+        title="Loss exceedance: P(bank loss > x)",
+        x_label="bank loss",
+        y_label="probability",
+        series=tuple((f"{k} contagion", x, tuple(max(v, floor) for v in y)) for k, (x, y) in curves.items()),
+        log_y=True,
+        x_format="cny",
+        note=f"{len(mc.contagion):,} scenarios, one-factor copula ρ = {rho:g}, seed 0; the gap between the curves "
+        "is the loss the network adds.",
+    )
+    extra_tables: tuple[tuple[str, pd.DataFrame], ...] = ()
+    if "stress" in tables:
+        extra_tables += (("Stress scenarios (graphrisk.toml)", tables["stress"].drop(columns=["notes"])),)
+    if "chain_losses" in tables and len(tables["chain_losses"]):
+        extra_tables += (
+            (
+                "Expected loss along guarantee chains and circles (proxy)",
+                tables["chain_losses"][["pattern_id", "size", "el_standalone", "el_network", "el_added", "top_member"]],
+            ),
+        )
+    section = replace(section, tables=section.tables + extra_tables, charts=(chart,))
+    scored = out[out["network_pd"].notna()]
+    writeback = (
+        (
+            "writeback/contagion_scores.cypher",
+            [
+                {
+                    "id": i,
+                    "pd": float(a),
+                    "network_pd": float(b),
+                    "systemic_debtrank": None if pd.isna(c) else float(c),
+                    "systemic_rank": None if pd.isna(r) else int(r),
+                    "firms_hit": None if pd.isna(f) else int(f),
+                    "loss_if_default": None if pd.isna(lo) else float(lo),
+                }
+                for i, a, b, c, r, f, lo in zip(
+                    scored["id"], scored["pd"], scored["network_pd"], scored["systemic_debtrank"], scored["rank"],
+                    scored["firms_hit"], scored["loss_if_default"], strict=True,
+                )
+                # Only firms the network touches: the rest would carry pd = network_pd and nothing else.
+                if b > a or not pd.isna(c)
+            ],
+        ),
+        ("writeback/contagion_scores_stale.cypher", [{"run": True}]),
+    )  # fmt: skip
     return AnalysisResult(
-        name="contagion", tables={"contagion": out}, flags=flag_frame, summary=summary, section=section
+        name="contagion",
+        tables=tables,
+        flags=flag_frame,
+        summary=summary,
+        section=section,
+        documents=documents,
+        writeback=writeback,
     )
 
 
@@ -1128,10 +1212,12 @@ def stress_test(
     model: Literal["debtrank", "linear", "cascade"] = "debtrank",
     context: AnalysisContext | None = None,
     top_paths: int = 10,
+    network: ImpactNetwork | None = None,
 ) -> StressResult:
     """Default ``defaults`` (distress 1) and, optionally, shock every firm matching ``where`` (column = value on
     the enterprises, e.g. ``{"industry": "房地产"}``) by ``shock``; propagate with ``model``. The bank's loss is
-    Σ EAD × LGD × distress (× default for the cascade).
+    Σ EAD × LGD × distress (× default for the cascade). ``network`` reuses an impact network already built
+    for the same graph and context.
 
     Examples
     --------
@@ -1146,7 +1232,7 @@ def stress_test(
     ([['B', 1.0], ['A', 0.4]], ['B > A'])
     """
     ctx = context or AnalysisContext()
-    net = graph_impact(graph, ctx)
+    net = network if network is not None else graph_impact(graph, ctx)
     n = graph.n_enterprises
     ids = np.asarray(net.ids, dtype=object)
     h0 = np.zeros(n)
@@ -1202,3 +1288,165 @@ def stress_test(
         debtrank=float(w @ distress - w @ h0),
         new_defaults=int((dmask & (h0 < 1.0)).sum()),
     )
+
+
+def stress_scenarios(
+    graph: EnterpriseGraph,
+    scenarios: Sequence[StressScenario],
+    *,
+    context: AnalysisContext | None = None,
+    network: ImpactNetwork | None = None,
+    top_paths: int = 3,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run the ``[[stress]]`` scenarios of ``graphrisk.toml``: one summary row per scenario and one row per firm hit.
+
+    Ids a scenario names that are not enterprises in the data are left out and named in ``notes`` (a nightly
+    run should not stop because one firm left the portfolio).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from graphrisk.config import StressScenario
+    >>> from graphrisk.tables import Tables
+    >>> t = Tables.from_frames({
+    ...     "enterprises": pd.DataFrame({"id": ["A", "B"], "name": ["甲", "乙"], "net_assets": [100.0, 50.0],
+    ...                                  "industry": ["制造业", "房地产"]}),
+    ...     "guarantees": pd.DataFrame({"guarantor_id": ["A"], "borrower_id": ["B"], "amount": [40.0]}),
+    ... })
+    >>> rows, hits = stress_scenarios(EnterpriseGraph(t), [StressScenario("地产", shock=0.5,
+    ...                               where=(("industry", "房地产"),))])
+    >>> rows[["scenario", "shocked_firms", "firms_hit"]].values.tolist(), hits["distress"].tolist()
+    ([['地产', 1, 1]], [0.5, 0.2])
+    """
+    ctx = context or AnalysisContext()
+    net = network if network is not None else graph_impact(graph, ctx)
+    n = graph.n_enterprises
+    known = set(net.ids)
+    rows: list[dict[str, Any]] = []
+    hits: list[pd.DataFrame] = []
+    for sc in scenarios:
+        present = [d for d in sc.defaults if d in known]
+        missing = [d for d in sc.defaults if d not in known]
+        notes = f"not enterprises in the data, left out: {', '.join(missing)}" if missing else ""
+        model: Literal["debtrank", "linear", "cascade"] = (
+            "linear" if sc.model == "linear" else "cascade" if sc.model == "cascade" else "debtrank"
+        )
+        r = stress_test(
+            graph,
+            present,
+            shock=sc.shock,
+            where=dict(sc.where),
+            model=model,
+            context=ctx,
+            top_paths=top_paths,
+            network=net,
+        )
+        initial = r.hit["initial"].to_numpy() > 0
+        rows.append(
+            {
+                "scenario": sc.name,
+                "model": r.model,
+                "defaults": ";".join(r.seeds),
+                "where": ";".join(f"{k}={v}" for k, v in sc.where),
+                "shock": r.shock,
+                "shocked_firms": len(r.shocked),
+                "firms_hit": int((~initial).sum()),
+                "new_defaults": r.new_defaults,
+                "bank_loss": r.bank_loss,
+                "bank_loss_share": r.bank_loss / float(graph.ead[:n].sum()) if graph.ead[:n].sum() > 0 else 0.0,
+                "debtrank": r.debtrank,
+                "rounds": r.rounds,
+                "top_paths": " | ".join(r.paths["path"]),
+                "notes": notes,
+            }
+        )
+        hits.append(r.hit.assign(scenario=sc.name)[["scenario", "id", "initial", "distress", "defaulted", "loss"]])
+    columns = [
+        "scenario", "model", "defaults", "where", "shock", "shocked_firms", "firms_hit", "new_defaults",
+        "bank_loss", "bank_loss_share", "debtrank", "rounds", "top_paths", "notes",
+    ]  # fmt: skip
+    hit_frame = (
+        pd.concat(hits, ignore_index=True)
+        if hits
+        else pd.DataFrame(columns=["scenario", "id", "initial", "distress", "defaulted", "loss"])
+    )
+    return pd.DataFrame(rows, columns=columns), hit_frame
+
+
+def chain_losses(
+    patterns: pd.DataFrame, ids: Sequence[str], pd_: Any, network_pd_: Any, loss_weight: Any
+) -> pd.DataFrame:
+    """Expected loss carried along each guarantee chain and circle: a documented *proxy*, not a model.
+
+    For the members M of a pattern: ``el_standalone = Σ_M pd × EAD × LGD`` (what the ratings alone say),
+    ``el_network = Σ_M network_pd × EAD × LGD`` (the same with each member's PD raised by the defaults that reach
+    it), and ``el_added = el_network − el_standalone``: the expected loss the chain or circle adds. Members are
+    counted once per pattern; one firm in two patterns counts in both.
+
+    Examples
+    --------
+    >>> pats = pd.DataFrame({"pattern": ["chain"], "pattern_id": ["chain-1"], "members": ["A;B"]})
+    >>> out = chain_losses(pats, ["A", "B"], [0.1, 0.0], [0.1, 0.05], [100.0, 200.0])
+    >>> out[["el_standalone", "el_network", "el_added"]].values.tolist()
+    [[10.0, 20.0, 10.0]]
+    """
+    columns = [
+        "pattern", "pattern_id", "size", "members_with_exposure", "ead_lgd", "el_standalone", "el_network",
+        "el_added", "top_member", "reason",
+    ]  # fmt: skip
+    kept = patterns[patterns["pattern"].isin(["chain", "circle"])] if len(patterns) else patterns
+    if not len(kept):
+        return pd.DataFrame(columns=columns)
+    index = pd.Index(list(ids))
+    long = kept[["pattern", "pattern_id", "members"]].assign(member=kept["members"].str.split(";")).explode("member")
+    long = long.drop_duplicates(["pattern_id", "member"])
+    pos = index.get_indexer(pd.Index(long["member"]))
+    long = long[pos >= 0]
+    pos = pos[pos >= 0]
+    p = np.asarray(pd_, dtype="float64")[pos]
+    q = np.asarray(network_pd_, dtype="float64")[pos]
+    lw = np.asarray(loss_weight, dtype="float64")[pos]
+    long = long.assign(lw=lw, el0=p * lw, el1=q * lw, added=(q - p) * lw, exposed=lw > 0)
+    # The member that adds most, named in the reason so an officer knows where to look first.
+    top = long.sort_values(["pattern_id", "added", "member"], ascending=[True, False, True]).drop_duplicates(
+        "pattern_id"
+    )
+    agg = long.groupby("pattern_id", sort=True).agg(
+        pattern=("pattern", "first"),
+        size=("member", "size"),
+        members_with_exposure=("exposed", "sum"),
+        ead_lgd=("lw", "sum"),
+        el_standalone=("el0", "sum"),
+        el_network=("el1", "sum"),
+        el_added=("added", "sum"),
+    )
+    agg["top_member"] = top.set_index("pattern_id")["member"].reindex(agg.index)
+    agg = agg.reset_index().sort_values(["el_added", "pattern_id"], ascending=[False, True]).reset_index(drop=True)
+    agg["reason"] = [
+        f"{pat} of {sz} firms, {int(ex)} with exposure (EAD×LGD {format_cny(w)}): expected loss {format_cny(a)} by "
+        f"ratings alone, {format_cny(b)} with network PDs (+{format_cny(b - a)}; proxy: Σ PD × EAD × LGD over "
+        "members)"
+        for pat, sz, ex, w, a, b in zip(
+            agg["pattern"], agg["size"], agg["members_with_exposure"], agg["ead_lgd"], agg["el_standalone"],
+            agg["el_network"], strict=True,
+        )
+    ]  # fmt: skip
+    return agg[columns]
+
+
+def loss_exceedance(losses: np.ndarray, points: int = 60) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The empirical exceedance curve P(loss > x) at up to ``points`` loss levels, for a chart.
+
+    Examples
+    --------
+    >>> loss_exceedance(np.array([0.0, 0.0, 1.0, 2.0]), points=3)
+    ((0.0, 1.0, 2.0), (0.5, 0.25, 0.0))
+    """
+    if not len(losses):
+        return (), ()
+    xs = np.unique(losses)
+    if len(xs) > points:  # observed losses at evenly spaced quantiles, so the tail keeps its steps
+        xs = np.unique(np.quantile(losses, np.linspace(0.0, 1.0, points), method="inverted_cdf"))
+    ordered = np.sort(losses)
+    above = 1.0 - np.searchsorted(ordered, xs, side="right") / len(ordered)
+    return tuple(float(x) for x in xs), tuple(float(y) for y in above)

@@ -159,6 +159,11 @@ def scan(
         for name, frame in r.tables.items():
             write_frame(frame, out_dir / f"{name}.csv")
             written.append(f"{name}.csv")
+        for name, document in r.documents.items():
+            (out_dir / f"{name}.json").write_text(
+                json.dumps(document, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
+            )
+            written.append(f"{name}.json")
     timings.append(("write", time.perf_counter() - t0))
     timing_rows = [{"stage": s, "seconds": round(v, 4)} for s, v in timings]
     summary = {

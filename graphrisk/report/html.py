@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from graphrisk.analysis import FLAG_COLUMNS, SEVERITIES, AnalysisResult
+from graphrisk.analysis import FLAG_COLUMNS, SEVERITIES, AnalysisResult, Chart
+from graphrisk.units import format_cny
 
-__all__ = ["render_report"]
+__all__ = ["render_chart", "render_report"]
 
 _MAX_ROWS = 25
 
@@ -35,7 +36,10 @@ th,td{border:1px solid #d5dde6;padding:.25rem .45rem;text-align:left;vertical-al
 th{background:#eef2f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .sev-high{color:#fff;background:#b3261e}.sev-medium{background:#f2b84b}.sev-low{background:#dfe7ef}
 .more{color:#5b6b7c;font-size:.8rem}
+figure{margin:.6rem 0 1.2rem}figcaption{font-size:.8rem;color:#5b6b7c}
+svg.chart text{font-size:11px;fill:#33414f}svg.chart .grid{stroke:#e3e9ef}svg.chart .axis{stroke:#8595a6}
 """
+_SERIES_COLOURS = ("#3b6ea5", "#b3261e", "#2e7d32", "#8e5bb5")
 
 
 def _esc(value: Any) -> str:
@@ -74,6 +78,87 @@ def _table(frame: pd.DataFrame, max_rows: int = _MAX_ROWS, severity_column: str 
 def _figures(pairs: Sequence[tuple[str, str]]) -> str:
     items = "".join(f'<div class="figure"><b>{_esc(v)}</b><span>{_esc(k)}</span></div>' for k, v in pairs)
     return f'<div class="figures">{items}</div>'
+
+
+def _tick_label(value: float, fmt: str) -> str:
+    if fmt == "cny":
+        return format_cny(value)
+    return f"{value:,.3g}"
+
+
+def render_chart(chart: Chart, width: int = 680, height: int = 300) -> str:
+    """One chart as inline SVG (no script, nothing fetched); every label escaped.
+
+    >>> svg = render_chart(Chart("t", "x", "y", (("a<b", (0.0, 1.0), (1.0, 0.5)),)))
+    >>> svg.count("<polyline"), "a&lt;b" in svg
+    (1, True)
+    """
+    left, right, top, bottom = 70, 20, 20, 48
+    pw, ph = width - left - right, height - top - bottom
+    xs = [x for _, sx, _ in chart.series for x in sx]
+    ys = [y for _, _, sy in chart.series for y in sy if not chart.log_y or y > 0]
+    if not xs or not ys:
+        return f"<p>{_esc(chart.title)}: no data.</p>"
+    x0, x1 = min(0.0, min(xs)), max(xs)
+    x1 = x1 if x1 > x0 else x0 + 1.0
+    if chart.log_y:
+        y0, y1 = float(np.floor(np.log10(min(ys)))), float(np.ceil(np.log10(max(ys))))
+        y1 = y1 if y1 > y0 else y0 + 1.0
+
+        def fy(v: float) -> float:
+            return top + ph * (1.0 - (np.log10(max(v, 10**y0)) - y0) / (y1 - y0))
+
+        y_ticks = [(10**e, f"{10**e:g}") for e in range(int(y0), int(y1) + 1)]
+    else:
+        y0, y1 = min(0.0, min(ys)), max(ys)
+        y1 = y1 if y1 > y0 else y0 + 1.0
+
+        def fy(v: float) -> float:
+            return top + ph * (1.0 - (v - y0) / (y1 - y0))
+
+        y_ticks = [(float(t), f"{t:,.3g}") for t in np.linspace(y0, y1, 5)]
+
+    def fx(v: float) -> float:
+        return left + pw * (v - x0) / (x1 - x0)
+
+    out = [
+        f'<figure><svg class="chart" role="img" aria-label="{_esc(chart.title)}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">'
+    ]
+    for value, label in y_ticks:
+        y = fy(value)
+        out.append(f'<line class="grid" x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}"/>')
+        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_esc(label)}</text>')
+    for t in np.linspace(x0, x1, 5):
+        x = fx(float(t))
+        out.append(f'<line class="grid" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + ph}"/>')
+        out.append(
+            f'<text x="{x:.1f}" y="{top + ph + 16}" text-anchor="middle">{_esc(_tick_label(float(t), chart.x_format))}'
+            "</text>"
+        )
+    out.append(f'<rect class="axis" x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none"/>')
+    out.append(f'<text x="{left + pw / 2:.1f}" y="{height - 8}" text-anchor="middle">{_esc(chart.x_label)}</text>')
+    out.append(
+        f'<text transform="translate(14 {top + ph / 2:.1f}) rotate(-90)" text-anchor="middle">{_esc(chart.y_label)}'
+        f"{' (log scale)' if chart.log_y else ''}</text>"
+    )
+    for k, (label, sx, sy) in enumerate(chart.series):
+        colour = _SERIES_COLOURS[k % len(_SERIES_COLOURS)]
+        # A step curve: an exceedance probability holds until the next loss level.
+        points: list[str] = []
+        for i, (x, y) in enumerate(zip(sx, sy, strict=True)):
+            if i:
+                points.append(f"{fx(x):.1f},{fy(sy[i - 1]):.1f}")
+            points.append(f"{fx(x):.1f},{fy(y):.1f}")
+        out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(points)}"/>')
+        ly = top + 14 + 16 * k
+        out.append(f'<line x1="{left + pw - 170}" y1="{ly - 4}" x2="{left + pw - 150}" y2="{ly - 4}" '
+                   f'stroke="{colour}" stroke-width="2"/>')  # fmt: skip
+        out.append(f'<text x="{left + pw - 144}" y="{ly}">{_esc(label)}</text>')
+    out.append("</svg>")
+    caption = f"{chart.title}. {chart.note}".strip()
+    out.append(f"<figcaption>{_esc(caption)}</figcaption></figure>")
+    return "".join(out)
 
 
 def render_report(
@@ -122,6 +207,7 @@ def render_report(
         if s.figures:
             parts.append(_figures(s.figures))
         parts += [f"<p>{_esc(p)}</p>" for p in s.paragraphs]
+        parts += [render_chart(c) for c in s.charts]
         for title, frame in s.tables:
             parts += [f"<h3>{_esc(title)}</h3>", _table(frame)]
     timings = metadata.get("timings", [])
