@@ -95,6 +95,7 @@ def declare_thresholds(*thresholds: Threshold) -> None:
 def all_thresholds() -> tuple[Threshold, ...]:
     """Every declared threshold, the analyses' included."""
     import graphrisk.analysis as analysis  # importing the analyses declares their thresholds
+    import graphrisk.scan  # noqa: F401  (the scan's own thresholds: the entity risk score)
 
     analysis.registered_analyses()
     return tuple(_THRESHOLD_BY_NAME.values())

@@ -127,6 +127,10 @@ class EnterpriseGraph:
             raise UnknownEntityError(f"ids not in the graph: {', '.join(map(str, missing))}")
         return idx
 
+    def positions(self, ids: Iterable[str]) -> np.ndarray:
+        """Integer node ids for external ids, −1 where an id is not in the graph (no error)."""
+        return positions_in(pd.Series(list(ids), dtype=object), self._ids_arrow)
+
     def node(self, entity_id: str) -> int:
         """The integer id of one entity; a clear error when it is not in the data."""
         pos = positions_in(pd.Series([entity_id], dtype=object), self._ids_arrow)[0]

@@ -1,4 +1,5 @@
-"""The batch scan: every registered analysis over one graph, with timings and all flags in one table.
+"""The batch scan: every registered analysis over one graph, with timings and all flags in one table; an
+entity-level risk score from the flags, and what changed since a previous run.
 
 >>> import pandas as pd
 >>> from graphrisk.tables import Tables
@@ -12,7 +13,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from graphrisk.analysis import (
@@ -23,9 +26,42 @@ from graphrisk.analysis import (
     empty_flags,
     registered_analyses,
 )
+from graphrisk.config import Config, Threshold, declare_thresholds
 from graphrisk.graph import EnterpriseGraph
 
-__all__ = ["ScanResult", "run_scan"]
+__all__ = [
+    "CHANGE_KEY",
+    "ScanResult",
+    "compare_flags",
+    "flag_rows_for_neo4j",
+    "risk_scores",
+    "run_scan",
+    "severity_at_least",
+]
+
+declare_thresholds(
+    Threshold(
+        "risk_weight_high",
+        0.5,
+        "Entity risk score: weight of each distinct high flag in the noisy-OR 1 − Π(1 − w).",
+        "graphrisk convention (issue 7): two independent high flags give 0.75",
+    ),
+    Threshold(
+        "risk_weight_medium",
+        0.2,
+        "Entity risk score: weight of each distinct medium flag.",
+        "graphrisk convention (issue 7)",
+    ),
+    Threshold(
+        "risk_weight_low",
+        0.05,
+        "Entity risk score: weight of each distinct low flag.",
+        "graphrisk convention (issue 7)",
+    ),
+)
+
+# A flag is the same flag in two runs when these agree; reasons carry figures that move from day to day.
+CHANGE_KEY = ("entity_id", "flag", "analysis")
 
 
 @dataclass(frozen=True)
@@ -71,3 +107,89 @@ def run_scan(
         )
     flags = flags[[*FLAG_COLUMNS, "analysis"]]
     return ScanResult(results=tuple(results), flags=flags, timings=tuple(timings))
+
+
+def severity_at_least(severity: str) -> list[str]:
+    """The severities at or above ``severity`` (``high`` < ``medium`` < ``low`` in the order of SEVERITIES).
+
+    >>> severity_at_least("medium")
+    ['high', 'medium']
+    """
+    return list(SEVERITIES[: SEVERITIES.index(severity) + 1])
+
+
+def risk_scores(flags: pd.DataFrame, config: Config | None = None) -> pd.DataFrame:
+    """One row per flagged entity: ``risk_score`` = 1 − Π(1 − w) over its distinct (flag, severity) pairs, with
+    w from ``risk_weight_<severity>``; the worst severity; the flags and their reasons.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"entity_id": ["A", "A", "B"], "flag": ["x", "y", "x"], "severity": ["high", "low", "medium"],
+    ...                   "reason": ["r1", "r2", "r3"], "evidence": ["{}"] * 3, "analysis": ["a"] * 3})
+    >>> risk_scores(f)[["entity_id", "risk_score", "severity", "flags"]].values.tolist()
+    [['A', 0.525, 'high', 'x;y'], ['B', 0.2, 'medium', 'x']]
+    """
+    cfg = config or Config()
+    columns = ["entity_id", "risk_score", "severity", "flag_count", "flags", "reasons"]
+    if not len(flags):
+        return pd.DataFrame(columns=columns)
+    weight = {s: cfg.threshold(f"risk_weight_{s}") for s in SEVERITIES}
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    f = flags.drop_duplicates(["entity_id", "flag", "severity"]).copy()
+    # A repeated flag (say, one per pattern) counts once: the score grows with kinds of risk, not with rows.
+    f["_log"] = np.log1p(-f["severity"].map(weight).astype("float64").clip(upper=1.0 - 1e-12))
+    f["_o"] = f["severity"].map(order)
+    f = f.sort_values(["entity_id", "_o", "flag"], kind="stable")
+    reasons = flags.groupby("entity_id", sort=False)["reason"].agg(lambda r: " | ".join(dict.fromkeys(r)))
+    g = f.groupby("entity_id", sort=True)
+    out = pd.DataFrame(
+        {
+            "risk_score": 1.0 - np.exp(g["_log"].sum()),
+            "severity": g["_o"].min().map(dict(enumerate(SEVERITIES))),
+            "flag_count": g.size(),
+            "flags": g["flag"].agg(lambda x: ";".join(dict.fromkeys(x))),
+        }
+    )
+    out["reasons"] = reasons.reindex(out.index)
+    out = out.reset_index().sort_values(["risk_score", "entity_id"], ascending=[False, True], kind="stable")
+    out["risk_score"] = out["risk_score"].round(6)
+    return out[columns].reset_index(drop=True)
+
+
+def compare_flags(current: pd.DataFrame, previous: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mark each current flag ``new`` or ``unchanged`` against a previous run's flags (same entity, flag and
+    analysis: see :data:`CHANGE_KEY`); return the marked flags and the previous flags no longer raised
+    (``resolved``).
+
+    Examples
+    --------
+    >>> cols = {"flag": ["f", "f"], "severity": ["high"] * 2, "reason": ["", ""], "evidence": ["{}"] * 2,
+    ...         "analysis": ["a"] * 2}
+    >>> now, gone = compare_flags(pd.DataFrame({"entity_id": ["A", "B"], **cols}),
+    ...                           pd.DataFrame({"entity_id": ["B", "C"], **cols}))
+    >>> now["change"].tolist(), gone[["entity_id", "change"]].values.tolist()
+    (['new', 'unchanged'], [['C', 'resolved']])
+    """
+    key = list(CHANGE_KEY)
+    prev = previous.copy()
+    for column in key:
+        if column not in prev:
+            prev[column] = ""
+    prev_keys = set(map(tuple, prev[key].astype(str).to_numpy().tolist()))
+    cur_keys = list(map(tuple, current[key].astype(str).to_numpy().tolist()))
+    marked = current.assign(change=["unchanged" if k in prev_keys else "new" for k in cur_keys])
+    cur_set = set(cur_keys)
+    gone_mask = [k not in cur_set for k in map(tuple, prev[key].astype(str).to_numpy().tolist())]
+    resolved = prev[gone_mask].drop(columns=["change"], errors="ignore").assign(change="resolved")
+    return marked, resolved.reset_index(drop=True)
+
+
+def flag_rows_for_neo4j(scores: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows for ``cypher/writeback/scan_risk.cypher``: one per flagged enterprise or person."""
+    return [
+        {"id": i, "risk_score": float(s), "risk_severity": sev, "risk_flags": flags.split(";"), "reasons": r}
+        for i, s, sev, flags, r in zip(
+            scores["entity_id"], scores["risk_score"], scores["severity"], scores["flags"], scores["reasons"],
+            strict=True,
+        )
+    ]  # fmt: skip

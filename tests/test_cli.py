@@ -116,12 +116,17 @@ def test_report_is_offline_and_escapes_names(data_dir: Path, tmp_path: Path) -> 
     parser = _Collect()
     parser.feed(page)
     tags = [t for t, _ in parser.tags]
-    assert "script" not in tags and "img" not in tags
+    assert "img" not in tags
     for _tag, attrs in parser.tags:
         for key in ("src", "href"):
             value = attrs.get(key) or ""
             assert not re.match(r"^(https?:)?//", value), value
-    assert not re.search(r"https?://", page)
+    if "script" in tags:  # the top clusters' pictures: only the vendored vis-network and data blocks
+        from test_views import assert_offline
+
+        assert_offline(page)
+    else:
+        assert not re.search(r"https?://", page)
     flags = read_csv(out / "flags.csv")
     assert (flags["flag"] == "hub").any()
     assert EVIL_ID in set(flags["entity_id"])

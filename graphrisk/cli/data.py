@@ -7,6 +7,7 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +49,18 @@ def pseudonym_key(config: Config) -> bytes:
     return path.read_text().strip().encode("utf-8")
 
 
-def read_validated(data_dir: Path, *, quiet: bool = False) -> tuple[Tables, Config, float]:
-    """Load and validate a data folder, with progress on stderr; returns the tables, config and seconds."""
+def read_validated(
+    data_dir: Path, *, quiet: bool = False, progress: Callable[[str], None] | None = None
+) -> tuple[Tables, Config, float]:
+    """Load and validate a data folder, with progress on stderr (or to ``progress``); returns the tables, config
+    and seconds."""
     config = load_config(data_dir / CONFIG_FILE)
     t0 = time.perf_counter()
 
     def say(msg: str) -> None:
-        if not quiet:
+        if progress is not None:
+            progress(msg)
+        elif not quiet:
             click.echo(msg, err=True)
 
     tables = load_tables(data_dir, pseudonym_key=pseudonym_key(config), config=config, progress=say)

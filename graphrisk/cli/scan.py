@@ -11,18 +11,47 @@ from pathlib import Path
 from typing import Any
 
 import click
+import pandas as pd
 
 from graphrisk import __version__
 from graphrisk.analysis import AnalysisContext, AnalysisResult
 from graphrisk.cli.data import read_validated, stats_payload, write_frame
 from graphrisk.cli.neo4j_options import explicit_neo4j_options
+from graphrisk.errors import GraphriskError, InputFileError
 from graphrisk.graph import EnterpriseGraph
 from graphrisk.privacy import mask_personal
 from graphrisk.report.html import render_report
-from graphrisk.scan import run_scan
+from graphrisk.scan import compare_flags, flag_rows_for_neo4j, risk_scores, run_scan, severity_at_least
 from graphrisk.tables import Tables
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "EXIT_FLAGS"]
+
+EXIT_FLAGS = 3  # --fail-on: flags at that severity exist (distinct from 1, an error, and 2, a usage error)
+TOP_CLUSTER_PICTURES = 5
+
+
+class _Log:
+    """Progress on stderr, as text lines or, for log collectors, one JSON object per line."""
+
+    def __init__(self, fmt: str) -> None:
+        self.json = fmt == "json"
+
+    def __call__(self, message: str, **fields: Any) -> None:
+        if self.json:
+            record = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "level": "info",
+                      "message": message, **fields}  # fmt: skip
+            click.echo(json.dumps(record, ensure_ascii=False, default=str), err=True)
+        else:
+            click.echo(message, err=True)
+        sys.stderr.flush()
+
+    def error(self, message: str) -> None:
+        if self.json:
+            record = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "level": "error",
+                      "message": message}  # fmt: skip
+            click.echo(json.dumps(record, ensure_ascii=False), err=True)
+        else:
+            click.echo(f"Error: {message}", err=True)
 
 
 def _sha256(path: str) -> str:
@@ -79,6 +108,25 @@ def _write_back(
     default=None,
     help="Date the analyses look at (active guarantees …); default today.",
 )
+@click.option(
+    "--fail-on",
+    type=click.Choice(["high", "medium", "low"]),
+    default=None,
+    help=f"Exit {EXIT_FLAGS} when flags at this severity or above exist (after writing everything).",
+)
+@click.option(
+    "--since",
+    "since",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="A previous report folder (or its flags.csv): mark flags new or unchanged and list the resolved ones.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="Progress on stderr as text or as one JSON object per line.",
+)
 def scan(
     data_dir: Path,
     out_dir: Path,
@@ -88,15 +136,78 @@ def scan(
     load_first: bool,
     strict: bool,
     as_of: datetime | None,
+    fail_on: str | None,
+    since: Path | None,
+    log_format: str,
 ) -> None:
-    """Scan the portfolio in DATA_DIR and write flags, tables, summary.json and report.html to --out."""
+    """Scan the portfolio in DATA_DIR and write flags, tables, summary.json and report.html to --out.
+
+    Exit codes: 0 done; 1 an error in the data or the run (or, with --strict, rejected rows); 2 a usage error;
+    3 flags at the --fail-on severity.
+    """
+    log = _Log(log_format)
+    try:
+        code = _scan(data_dir, out_dir, neo4j_uri, neo4j_user, database, load_first, strict, as_of, fail_on, since, log)
+    except GraphriskError as exc:
+        if not log.json:
+            raise
+        log.error(str(exc))
+        sys.exit(1)
+    if code:
+        sys.exit(code)
+
+
+def _previous_flags(since: Path) -> pd.DataFrame:
+    path = since / "flags.csv" if since.is_dir() else since
+    if not path.exists():
+        raise InputFileError(str(path), "--since found no flags.csv", "point --since at a previous scan's --out folder")
+    frame = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    missing = {"entity_id", "flag", "severity"} - set(frame.columns)
+    if missing:
+        raise InputFileError(
+            str(path), f"not a graphrisk flags.csv (missing columns {sorted(missing)})", "give a scan's flags.csv"
+        )
+    return frame
+
+
+def _cluster_pictures(graph: EnterpriseGraph, results: tuple[AnalysisResult, ...], flags: pd.DataFrame) -> list[Any]:
+    """The top clusters drawn with their shared people, for the report."""
+    from graphrisk.report.viz import cluster_view
+
+    clusters = next((r for r in results if r.name == "risk_clusters"), None)
+    table = clusters.tables.get("clusters") if clusters is not None else None
+    if table is None or not len(table) or "members" not in table:
+        return []
+    top = table[table["severity"].isin(["high", "medium"])] if "severity" in table else table
+    views = []
+    for row in top.head(TOP_CLUSTER_PICTURES).to_dict("records"):
+        members = str(row["members"]).split(";")
+        title = f"{row.get('cluster_id', '')} · {len(members)} firms · score {float(row.get('score', 0.0)):.2f}"
+        views.append(cluster_view(graph, members, title=title, flags=flags, notes=[str(row.get("reasons", ""))]))
+    return views
+
+
+def _scan(
+    data_dir: Path,
+    out_dir: Path,
+    neo4j_uri: str | None,
+    neo4j_user: str,
+    database: str | None,
+    load_first: bool,
+    strict: bool,
+    as_of: datetime | None,
+    fail_on: str | None,
+    since: Path | None,
+    log: _Log,
+) -> int:
     started = datetime.now(UTC)
+    previous = _previous_flags(since) if since is not None else None
     timings: list[tuple[str, float]] = []
     if load_first and not neo4j_uri:
         raise click.UsageError("--load needs --neo4j-uri.")
 
     if neo4j_uri is None or load_first:
-        tables, config, secs = read_validated(data_dir)
+        tables, config, secs = read_validated(data_dir, progress=log)
         timings.append(("validate", secs))
     if neo4j_uri is not None:
         from graphrisk.cli.neo4j_options import open_store
@@ -108,23 +219,23 @@ def scan(
             if load_first:
                 t0 = time.perf_counter()
                 store.ensure_schema()
-                store.load(tables, progress=lambda m: click.echo(m, err=True))
+                store.load(tables, progress=log)
                 timings.append(("neo4j_load", time.perf_counter() - t0))
             t0 = time.perf_counter()
-            stored = store.read_tables(progress=lambda m: click.echo(m, err=True))
+            stored = store.read_tables(progress=log)
             timings.append(("neo4j_read", time.perf_counter() - t0))
         if load_first:
             stored.rejects, stored.warnings, stored.stats = tables.rejects, tables.warnings, tables.stats
         tables = stored
 
     t0 = time.perf_counter()
-    click.echo("building the graph", err=True)
+    log("building the graph")
     graph = EnterpriseGraph(tables)
     timings.append(("build_graph", time.perf_counter() - t0))
 
     day = as_of.date() if as_of else date.today()
     context = AnalysisContext(config=config, as_of=day, data_quality=_data_quality(tables))
-    result = run_scan(graph, context, progress=lambda m: click.echo(m, err=True))
+    result = run_scan(graph, context, progress=log)
     timings.extend(result.timings)
 
     t0 = time.perf_counter()
@@ -146,15 +257,37 @@ def scan(
     run_id = hashlib.sha256(
         json.dumps([__version__, parameters, inputs], sort_keys=True, default=str).encode()
     ).hexdigest()[:12]
+    scores = risk_scores(result.flags, config)
+    flags = result.flags
+    changes: dict[str, Any] | None = None
+    if previous is not None:
+        flags, resolved = compare_flags(result.flags, previous)
+        counts = flags["change"].value_counts()
+        changes = {
+            "since": str(since),
+            "counts": {"new": int(counts.get("new", 0)), "unchanged": int(counts.get("unchanged", 0)),
+                       "resolved": len(resolved)},
+            "new": flags[flags["change"] == "new"],
+            "resolved": resolved,
+        }  # fmt: skip
     if neo4j_uri is not None:
         t_wb = time.perf_counter()
-        written_back = _write_back(neo4j_uri, neo4j_user, database, result.results, run_id)
+        scan_rows = (
+            ("writeback/scan_risk.cypher", flag_rows_for_neo4j(scores)),
+            ("writeback/scan_risk_stale.cypher", [{"run": True}]),
+        )
+        scan_result = AnalysisResult(name="scan", writeback=scan_rows)
+        written_back = _write_back(neo4j_uri, neo4j_user, database, (*result.results, scan_result), run_id)
         timings.append(("neo4j_writeback", time.perf_counter() - t_wb))
-        click.echo(f"wrote back to Neo4j: {written_back}", err=True)
+        log("wrote back to Neo4j", rows=written_back)
     write_frame(tables.rejects, out_dir / "rejects.csv")
     write_frame(tables.warnings, out_dir / "warnings.csv")
-    write_frame(result.flags, out_dir / "flags.csv")
-    written = ["rejects.csv", "warnings.csv", "flags.csv"]
+    write_frame(flags, out_dir / "flags.csv")
+    write_frame(scores, out_dir / "risk_scores.csv")
+    written = ["rejects.csv", "warnings.csv", "flags.csv", "risk_scores.csv"]
+    if changes is not None:
+        write_frame(changes["resolved"], out_dir / "resolved_flags.csv")
+        written.append("resolved_flags.csv")
     for r in result.results:
         for name, frame in r.tables.items():
             write_frame(frame, out_dir / f"{name}.csv")
@@ -165,6 +298,17 @@ def scan(
             )
             written.append(f"{name}.json")
     timings.append(("write", time.perf_counter() - t0))
+
+    t0 = time.perf_counter()
+    headline = {"rejected rows": f"{tables.rejected_rows:,}", "enterprises": f"{graph.n_enterprises:,}"}
+    flagged = set(result.flags["entity_id"])
+    names = {
+        str(i): (str(n) if kind == "enterprise" else mask_personal(str(n)))
+        for i, n, kind in graph.nodes[["id", "name", "kind"]].itertuples(index=False)
+        if i in flagged
+    }
+    pictures = _cluster_pictures(graph, result.results, result.flags)
+    timings.append(("report_pictures", time.perf_counter() - t0))
     timing_rows = [{"stage": s, "seconds": round(v, 4)} for s, v in timings]
     summary = {
         "graphrisk_version": __version__,
@@ -179,19 +323,18 @@ def scan(
         "graph": graph.summary(),
         "analyses": {r.name: r.summary for r in result.results},
         "flags": result.flag_counts(),
+        "flags_by_kind": {
+            f"{a}/{f}": int(n)
+            for a, f, n in result.flags.groupby(["analysis", "flag"]).size().reset_index().itertuples(index=False)
+        },
+        "changes": None if changes is None else {"since": changes["since"], **changes["counts"]},
+        "fail_on": fail_on,
         "timings": timing_rows,
         "files": sorted([*written, "summary.json", "report.html"]),
     }
     (out_dir / "summary.json").write_text(
         json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
     )
-    headline = {"rejected rows": f"{tables.rejected_rows:,}", "enterprises": f"{graph.n_enterprises:,}"}
-    flagged = set(result.flags["entity_id"])
-    names = {
-        str(i): (str(n) if kind == "enterprise" else mask_personal(str(n)))
-        for i, n, kind in graph.nodes[["id", "name", "kind"]].itertuples(index=False)
-        if i in flagged
-    }
     html = render_report(
         {
             "run_id": run_id,
@@ -203,22 +346,32 @@ def scan(
             "timings": timing_rows,
         },
         result.results,
-        result.flags,
+        flags,
         names,
+        pictures=pictures,
+        changes=changes,
     )
     (out_dir / "report.html").write_text(html, encoding="utf-8")
 
     width = max(len(s) for s, _ in timings)
-    click.echo("stage timings:", err=True)
+    log("stage timings:")
     for s, v in timings:
-        click.echo(f"  {s:<{width}}  {v:8.3f} s", err=True)
-    counts = result.flag_counts()
-    click.echo(
+        log(f"  {s:<{width}}  {v:8.3f} s", stage=s, seconds=round(v, 4))
+    by_severity = result.flag_counts()
+    message = (
         f"wrote {out_dir}: {graph.n_enterprises:,} enterprises, {tables.rejected_rows:,} rejected rows, "
-        f"flags high={counts['high']} medium={counts['medium']} low={counts['low']}"
+        f"flags high={by_severity['high']} medium={by_severity['medium']} low={by_severity['low']}"
     )
+    if changes is not None:
+        c = changes["counts"]
+        message += f"; since {since}: {c['new']} new, {c['resolved']} resolved"
+    click.echo(message)
     if strict and tables.rejected_rows:
-        sys.exit(1)
+        return 1
+    if fail_on is not None and any(by_severity[s] for s in severity_at_least(fail_on)):
+        log(f"flags at {fail_on} severity or above: exit {EXIT_FLAGS} (--fail-on {fail_on})")
+        return EXIT_FLAGS
+    return 0
 
 
 COMMANDS = [scan]

@@ -1,4 +1,5 @@
-"""The scan report as one self-contained HTML file: inline styles, no script, nothing fetched from the network.
+"""The scan report as one self-contained HTML file: inline styles, nothing fetched from the network; the only
+script is the vendored vis-network drawing the top clusters' pictures (inline, when there are pictures).
 
 Every piece of data is escaped: names are data, never markup.
 
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from graphrisk.analysis import FLAG_COLUMNS, SEVERITIES, AnalysisResult, Chart
+from graphrisk.report.viz import CSP, View, pictures_block
 from graphrisk.units import format_cny
 
 __all__ = ["render_chart", "render_report"]
@@ -35,6 +37,12 @@ table{border-collapse:collapse;font-size:.82rem;margin:.4rem 0 1rem;width:100%}
 th,td{border:1px solid #d5dde6;padding:.25rem .45rem;text-align:left;vertical-align:top}
 th{background:#eef2f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .sev-high{color:#fff;background:#b3261e}.sev-medium{background:#f2b84b}.sev-low{background:#dfe7ef}
+.picture{width:100%;border:1px solid #d5dde6;background:#fff}.notes{font-size:.8rem;color:#5b6b7c;margin:.2rem 0}
+.legend{display:flex;flex-wrap:wrap;gap:.4rem 1.2rem;padding:.5rem 0;font-size:.8rem}
+.legend span{display:inline-flex;align-items:center;gap:.3rem}
+.sw{display:inline-block;width:14px;height:14px;border-radius:50%;border:1px solid #555}
+.ln{display:inline-block;width:26px;height:0;border-top:3px solid}
+.tip{font-size:12px;max-width:420px;white-space:normal}.tip div:first-child{font-weight:bold}
 .more{color:#5b6b7c;font-size:.8rem}
 figure{margin:.6rem 0 1.2rem}figcaption{font-size:.8rem;color:#5b6b7c}
 svg.chart text{font-size:11px;fill:#33414f}svg.chart .grid{stroke:#e3e9ef}svg.chart .axis{stroke:#8595a6}
@@ -123,7 +131,7 @@ def render_chart(chart: Chart, width: int = 680, height: int = 300) -> str:
 
     out = [
         f'<figure><svg class="chart" role="img" aria-label="{_esc(chart.title)}" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">'
+        f'viewBox="0 0 {width} {height}">'
     ]
     for value, label in y_ticks:
         y = fy(value)
@@ -161,23 +169,97 @@ def render_chart(chart: Chart, width: int = 680, height: int = 300) -> str:
     return "".join(out)
 
 
+def _result(results: Sequence[AnalysisResult], name: str) -> AnalysisResult | None:
+    return next((r for r in results if r.name == name), None)
+
+
+def _executive(results: Sequence[AnalysisResult], names: dict[str, str]) -> list[str]:
+    """What a credit committee reads first: top clusters, limit breaches, loss with and without contagion.
+    Each part appears when its analysis ran."""
+    parts: list[str] = []
+    figures: list[tuple[str, str]] = []
+    clusters = _result(results, "risk_clusters")
+    cluster_table = clusters.tables.get("clusters") if clusters else None
+    if cluster_table is not None and "severity" in cluster_table:
+        sev = cluster_table["severity"].value_counts()
+        figures += [(f"{s} risk clusters", f"{int(sev.get(s, 0)):,}") for s in ("high", "medium")]
+    groups = _result(results, "counterparty_groups")
+    breaches = groups.tables.get("limit_breaches") if groups else None
+    if groups is not None:
+        summary = groups.summary
+        for key, label in (("groups", "connected-counterparty groups"), ("breaches", "limit breaches"),
+                           ("near_breaches", "near-breaches")):  # fmt: skip
+            if isinstance(summary.get(key), int | float):
+                figures.append((label, f"{int(summary[key]):,}"))
+    contagion = _result(results, "contagion")
+    losses = contagion.summary.get("losses") if contagion else None
+    if losses:
+        figures += [
+            ("EL without contagion", format_cny(losses["without_contagion"]["el"])),
+            ("EL with contagion", format_cny(losses["with_contagion"]["el"])),
+            ("VaR 99.9 % with contagion", format_cny(losses["with_contagion"]["var_99.9"])),
+        ]
+    if figures:
+        parts.append(_figures(figures))
+    if cluster_table is not None and len(cluster_table):
+        cols = [c for c in ("cluster_id", "size", "ead", "score", "severity", "reasons") if c in cluster_table]
+        parts += ["<h3>Top risk clusters</h3>", _table(cluster_table[cols], max_rows=10, severity_column="severity")]
+    if breaches is not None and len(breaches):
+        shown = breaches
+        if "counterparty_id" in shown and names:
+            shown = shown.assign(name=shown["counterparty_id"].map(names))
+        parts += ["<h3>Large-exposure limit breaches and near-breaches</h3>", _table(shown, max_rows=15)]
+    if losses:
+        rows = pd.DataFrame(
+            [
+                {"distribution": k.replace("_", " "), **{m: format_cny(v) for m, v in row.items()}}
+                for k, row in losses.items()
+                if k in ("without_contagion", "with_contagion")
+            ]
+        )
+        parts += ["<h3>Bank loss with and without contagion</h3>", _table(rows)]
+    return parts
+
+
+def _changes(changes: dict[str, Any]) -> list[str]:
+    new, resolved = changes.get("new"), changes.get("resolved")
+    parts = [
+        f"<h2>Changes since {_esc(changes.get('since', 'the previous run'))}</h2>",
+        _figures([(k, f"{int(v):,}") for k, v in changes.get("counts", {}).items()]),
+    ]
+    if isinstance(new, pd.DataFrame) and len(new):
+        parts += ["<h3>New flags</h3>", _table(new[list(FLAG_COLUMNS)], max_rows=30, severity_column="severity")]
+    if isinstance(resolved, pd.DataFrame) and len(resolved):
+        cols = [c for c in FLAG_COLUMNS if c in resolved]
+        parts += ["<h3>Resolved flags</h3>", _table(resolved[cols], max_rows=30, severity_column="severity")]
+    return parts
+
+
 def render_report(
     metadata: dict[str, Any],
     results: Sequence[AnalysisResult],
     flags: pd.DataFrame,
     names: dict[str, str] | None = None,
+    *,
+    pictures: Sequence[View] = (),
+    changes: dict[str, Any] | None = None,
 ) -> str:
-    """The report page: executive summary, flags, then one section per analysis.
+    """The report page: executive summary, changes since the previous run, flags, the top clusters' pictures,
+    then one section per analysis.
 
-    ``names`` maps entity ids to the names shown beside them (persons already masked by the caller).
+    ``names`` maps entity ids to the names shown beside them (persons already masked by the caller);
+    ``pictures`` are drawn with the vendored vis-network (the only script on the page); ``changes`` holds
+    ``since``, ``counts``, and the ``new`` and ``resolved`` flag frames.
     """
     counts = flags["severity"].value_counts() if len(flags) else pd.Series(dtype=int)
+    # No network: a restrictive policy makes the promise checkable by a browser too. Inline scripts only when
+    # there are pictures to draw.
+    csp = CSP if pictures else "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="zh-CN"><head><meta charset="utf-8">',
-        # No network: a restrictive policy makes the promise checkable by a browser too.
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
-        'img-src data:">',
+        f'<meta http-equiv="Content-Security-Policy" content="{csp}">',
+        '<meta name="referrer" content="no-referrer">',
         f"<title>graphrisk report {_esc(metadata.get('run_id', ''))}</title>",
         f"<style>{_CSS}</style></head><body>",
         "<h1>graphrisk scan report</h1>",
@@ -189,15 +271,26 @@ def render_report(
             [(f"{s} flags", f"{int(counts.get(s, 0)):,}") for s in SEVERITIES]
             + [(k, str(v)) for k, v in metadata.get("headline", {}).items()]
         ),
+        *_executive(results, names or {}),
     ]
+    if changes:
+        parts += _changes(changes)
     if len(flags):
         shown = flags[list(FLAG_COLUMNS)]
         if names:
             shown = shown.assign(name=shown["entity_id"].map(names))[["entity_id", "name", *FLAG_COLUMNS[1:]]]
         parts += [
             "<h2>Flags</h2>",
-            "<p>Every flag with its reason; all of them are in flags.csv.</p>",
+            "<p>The most severe flags with their reasons; all of them are in flags.csv, and one score per "
+            "entity in risk_scores.csv.</p>",
             _table(shown, max_rows=50, severity_column="severity"),
+        ]
+    if pictures:
+        parts += [
+            "<h2>Top clusters in pictures</h2>",
+            "<p>Drag to move, scroll to zoom, hover for details. Persons are masked; colours are the worst flag "
+            "or PD band.</p>",
+            pictures_block(pictures),
         ]
     for r in results:
         if r.section is None:

@@ -48,9 +48,11 @@ __all__ = [
     "CSP",
     "VIS_NETWORK_VERSION",
     "View",
+    "cluster_view",
     "ego_view",
     "json_for_script",
     "path_view",
+    "pictures_block",
     "render_dossier_html",
     "render_view_html",
 ]
@@ -536,6 +538,79 @@ def path_view(
     )
 
 
+def cluster_view(
+    graph: EnterpriseGraph,
+    members: Sequence[str],
+    *,
+    title: str,
+    relations: Sequence[str] = RELATIONS,
+    flags: pd.DataFrame | None = None,
+    show_names: bool = False,
+    max_nodes: int = 200,
+    notes: Sequence[str] = (),
+) -> View:
+    """A group of firms (a risk cluster, a counterparty group) with the persons tied to two or more of them: the
+    shared people are what a reader looks for. At most ``max_nodes`` nodes (members first, by exposure).
+
+    >>> import pandas as pd
+    >>> from graphrisk.tables import Tables
+    >>> g = EnterpriseGraph(Tables.from_frames({
+    ...     "enterprises": pd.DataFrame({"id": list("ABC"), "name": list("甲乙丙")}),
+    ...     "persons": pd.DataFrame({"id": ["P", "Q"], "name": ["张三", "李四"]}),
+    ...     "officers": pd.DataFrame({"person_id": ["P", "P", "Q"], "company_id": ["A", "B", "A"],
+    ...                               "role": ["legal_representative"] * 3})}))
+    >>> [n["id"] for n in cluster_view(g, ["A", "B"], title="t").nodes]
+    ['A', 'B', 'P']
+    """
+    idx = [int(v) for v in graph.positions(members) if v >= 0]
+    order = sorted(idx, key=lambda v: (-float(graph.ead[v]), str(graph.node_ids[v])))
+    chosen = order[:max_nodes]
+    notes_ = list(notes)
+    if len(order) > len(chosen):
+        notes_.append(f"{len(order) - len(chosen)} members not drawn (picture limited to {max_nodes} nodes)")
+    person_rel = [r for r in ("ownership", "officer") if r in relations]
+    if person_rel and len(chosen) < max_nodes:
+        und = _undirected(graph, person_rel)
+        inside = np.zeros(graph.n_nodes)
+        inside[chosen] = 1.0
+        ties = und @ inside  # for every entity, the members it is tied to
+        people = [int(v) for v in np.flatnonzero(ties >= 2) if v >= graph.n_enterprises]
+        people.sort(key=lambda v: (-ties[v], str(graph.node_ids[v])))
+        chosen += people[: max_nodes - len(chosen)]
+    return _build(
+        graph,
+        sorted(chosen),
+        title=title,
+        focus=set(),
+        relations=relations,
+        more={},
+        flags=flags,
+        show_names=show_names,
+        marked={},
+        highlight_pairs=set(),
+        notes=notes_,
+    )
+
+
+def pictures_block(views: Sequence[View], *, height: str = "520px") -> str:
+    """Several pictures in one page (the scan report's top clusters): one container and one JSON block each,
+    vis-network inlined once. The page's Content-Security-Policy must allow inline scripts (:data:`CSP`)."""
+    if not views:
+        return ""
+    parts = []
+    for k, view in enumerate(views):
+        notes = "".join(f'<p class="notes">{html.escape(n)}</p>' for n in view.notes)
+        parts.append(
+            f"<h3>{html.escape(view.title)}</h3>{notes}"
+            f'<div id="graphrisk-picture-{k}" class="picture" style="height:{html.escape(height)}"></div>'
+            f'<script type="application/json" class="graphrisk-picture" data-target="graphrisk-picture-{k}">'
+            f"{json_for_script(view.data())}</script>"
+        )
+    parts.append(_legend_html())
+    parts.append(f'<script id="vis-network-lib">{_vis_js()}</script><script>{_MULTI_INIT_JS}</script>')
+    return "".join(parts)
+
+
 # ------------------------------------------------------------------------------------------------- the page
 
 
@@ -613,6 +688,44 @@ _INIT_JS = """
   network.once('stabilizationIterationsDone', settled);
   network.once('stabilized', settled);
   if (!data.physics.enabled) { settled(); }
+})();
+"""
+
+
+# The report's pictures: the same drawing as _INIT_JS for every JSON block; the body counts the settled ones.
+_MULTI_INIT_JS = """
+(function(){
+  var blocks = document.querySelectorAll('script.graphrisk-picture');
+  var settledCount = 0;
+  function tip(lines){
+    var box = document.createElement('div'); box.className = 'tip';
+    (lines || []).forEach(function(l){ var d = document.createElement('div'); d.textContent = String(l);
+      box.appendChild(d); });
+    return box;
+  }
+  blocks.forEach(function(block){
+    var data = JSON.parse(block.textContent);
+    data.nodes.forEach(function(n){ n.title = tip(n.tip); });
+    data.edges.forEach(function(e){ e.title = tip(e.tip); });
+    var container = document.getElementById(block.getAttribute('data-target'));
+    var network = new vis.Network(container, {nodes: new vis.DataSet(data.nodes), edges: new vis.DataSet(data.edges)}, {
+      physics: data.physics,
+      layout: {improvedLayout: data.nodes.length <= 60, randomSeed: 7},
+      interaction: {hover: true, tooltipDelay: 120, keyboard: false},
+      edges: {smooth: false, font: {size: 11, align: 'middle'}, arrows: {to: {scaleFactor: 0.6}}},
+      nodes: {font: {size: 13, face: '"Noto Sans CJK SC","Noto Sans SC","Microsoft YaHei",sans-serif'}}
+    });
+    var done = false;
+    function settled(){
+      if (done) { return; } done = true;
+      network.setOptions({physics: false});
+      settledCount += 1;
+      document.body.setAttribute('data-pictures-settled', String(settledCount));
+    }
+    network.once('stabilizationIterationsDone', settled);
+    network.once('stabilized', settled);
+    if (!data.physics.enabled) { settled(); }
+  });
 })();
 """
 
