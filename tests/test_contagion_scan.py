@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from graphrisk.analysis.contagion import (
     stress_test,
 )
 from graphrisk.cli.main import main
-from graphrisk.config import StressScenario, load_config
+from graphrisk.config import Config, StressScenario, load_config
 from graphrisk.errors import ConfigError
 from graphrisk.graph import EnterpriseGraph
 from graphrisk.tables import Tables
@@ -60,7 +61,10 @@ def _chain() -> EnterpriseGraph:
     [
         ('[[stress]]\nname = "x"\nshock = 1.5\nwhere = { industry = "a" }\n', "shock must be a number in [0, 1]"),
         ('[[stress]]\nname = "x"\nshock = 0.2\n', "a shock needs `where`"),
-        ('[[stress]]\nname = "x"\nshock = 0.2\nwhere = { sector = "a" }\n', "where.sector is not an enterprises column"),
+        (
+            '[[stress]]\nname = "x"\nshock = 0.2\nwhere = { sector = "a" }\n',
+            "where.sector is not an enterprises column",
+        ),
         ('[[stress]]\nname = "x"\ndefaults = ["A"]\nmodel = "magic"\n', "model 'magic' is unknown"),
         ('[[stress]]\nname = "x"\n', "stresses nothing"),
         ('[[stress]]\nname = "x"\ndefaults = ["A"]\ncolour = 1\n', "unknown settings ['colour']"),
@@ -135,7 +139,7 @@ def test_loss_exceedance_is_a_decreasing_step_curve() -> None:
     losses = np.random.default_rng(0).exponential(size=5000)
     xs, ys = loss_exceedance(losses, points=40)
     assert len(xs) <= 40 and list(xs) == sorted(xs)
-    assert all(a >= b for a, b in zip(ys, ys[1:], strict=False))
+    assert all(a >= b for a, b in pairwise(ys))
     assert ys[-1] == 0.0 and ys[0] == pytest.approx((losses > xs[0]).mean())
     assert loss_exceedance(np.zeros(0)) == ((), ())
 
@@ -196,3 +200,36 @@ def test_contagion_write_back_replaces_the_previous_run(neo4j_empty_store: Any) 
         neo4j_empty_store.write(name, payload, params={"run_id": "r2", "algorithm": "contagion"})
     back = neo4j_empty_store.query("queries/contagion_scores.cypher", limit=100_000)
     assert [(b["id"], b["run_id"]) for b in back] == [(rows[0]["id"], "r2")]
+
+
+def test_flag_calibration_severity_by_ead_share_and_absolute_pd_uplift() -> None:
+    # Hub H supplies half the purchases of ten customers C0..C9: H's default costs each a quarter of its equity.
+    customers = [f"C{k}" for k in range(10)]
+    ent = pd.DataFrame(
+        {
+            "id": ["H", *customers, "BIG"],
+            "name": ["枢纽", *[f"客户{k}" for k in range(10)], "大户"],
+            "net_assets": [1000.0] * 12,
+            "pd": [0.01, *[0.001] * 5, *[0.05] * 5, 0.01],
+        }
+    )
+    supply = pd.DataFrame({"supplier_id": ["H"] * 10, "customer_id": customers,
+                           "share_of_customer_purchases": [0.5] * 10})  # fmt: skip
+    exposures = pd.DataFrame({"borrower_id": [*customers, "BIG"], "ead": [1.0] * 10 + [1000.0]})
+    graph = EnterpriseGraph(Tables.from_frames({"enterprises": ent, "supply_links": supply, "exposures": exposures}))
+    config = Config(thresholds={"contagion_firms_hit": 10})
+    flags = contagion_analysis(graph, AnalysisContext(config=config)).flags
+    ttf = flags[flags["flag"] == "too_connected_to_fail"].set_index("entity_id")
+    # H hits ten firms holding 10 of the bank's 1,010 EAD (1 %): medium, not high.
+    assert ttf.loc["H", "severity"] == "medium"
+    config = Config(thresholds={"contagion_firms_hit": 10, "contagion_ead_share": 0.005})
+    flags = contagion_analysis(graph, AnalysisContext(config=config)).flags
+    assert flags.set_index("flag").loc["too_connected_to_fail", "severity"] == "high"
+    # H's PD of 1 % raises each customer's PD by about 1 % × 0.25: tripling a 0.1 % PD is under the 2-point
+    # absolute floor; lower the floor and the five tiny-PD customers are flagged.
+    uplift = flags[flags["flag"] == "network_pd_uplift"]
+    assert uplift.empty
+    config = Config(thresholds={"contagion_pd_uplift_min": 0.001})
+    uplift = contagion_analysis(graph, AnalysisContext(config=config)).flags
+    uplift = uplift[uplift["flag"] == "network_pd_uplift"]
+    assert sorted(uplift["entity_id"]) == customers[:5]

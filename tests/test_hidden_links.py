@@ -380,3 +380,26 @@ def test_links_command_table_and_json(links_dir: Path, monkeypatch: pytest.Monke
     assert r.exit_code == 0 and "B" in r.output and "0.95" in r.output
     r = CliRunner().invoke(main, ["links", str(links_dir), "--company", "ZZZ"])
     assert r.exit_code == 1 and "ZZZ" in r.output
+
+
+def test_suspected_link_flags_are_one_per_firm_and_medium_only_for_hidden_strong_links() -> None:
+    from graphrisk.analysis.hidden_links import _flags
+
+    links = pd.DataFrame(
+        {
+            "a_id": ["A", "A", "D"],
+            "b_id": ["B", "C", "E"],
+            "score": [0.95, 0.92, 0.6],
+            "signals": ["controller,legal_representative", "address,phone", "address"],
+            "reasons": ["same actual controller P1", "same address; same phone", "same address"],
+        }
+    )
+    flags = _flags(links, pd.DataFrame()).set_index("entity_id")
+    assert sorted(flags.index) == ["A", "B", "C", "D", "E"]  # one flag per firm, not per link
+    # A's strong link to C has no common controller: hidden, medium. B's only link is explained by the controller.
+    assert flags["severity"].to_dict() == {"A": "medium", "B": "low", "C": "medium", "D": "low", "E": "low"}
+    evidence = json.loads(flags.loc["A", "evidence"])
+    assert evidence["links"] == 2 and [t["other"] for t in evidence["top"]] == ["B", "C"]
+    assert flags.loc["A", "reason"].startswith("suspected links to 2 firm(s), strongest B (score 0.95)")
+    assert "not explained by a common controller" in flags.loc["A", "reason"]
+    assert "not explained" not in flags.loc["B", "reason"]

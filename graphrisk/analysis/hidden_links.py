@@ -984,34 +984,58 @@ def hidden_links(
 # ------------------------------------------------------------------------------------------------- the scan
 
 
-def _flags(links: pd.DataFrame, transactions: pd.DataFrame) -> pd.DataFrame:
-    """One flag per firm and suspected link (both ends), one per undisclosed related transaction; built as
-    columns because a million-firm portfolio has millions of links."""
+def _flags(links: pd.DataFrame, transactions: pd.DataFrame, *, top: int = 10) -> pd.DataFrame:
+    """One ``suspected_link`` flag per firm with suspected links (the strongest listed, up to ``top`` in the
+    evidence), and one flag per undisclosed related transaction; built from columns because a million-firm
+    portfolio has millions of links.
+
+    A firm's flag is medium when one of its links scores ≥ 0.9 *without* a known common controller: that tie is
+    hidden from the ownership records. A link that a shared actual controller explains is already visible, so a
+    firm whose links are all of that kind, or weaker, gets a low flag. A guarantee or trade across a link is the
+    high flag (``undisclosed_related_*``)."""
     parts = []
-    for me, other in (("a_id", "b_id"), ("b_id", "a_id")):
-        if links.empty:
-            break
-        score = links["score"].astype("float64")
-        evidence = [
-            json.dumps({"other": o, "score": sc, "signals": sg}, ensure_ascii=False)
-            for o, sc, sg in zip(links[other].astype(str), score, links["signals"].astype(str), strict=True)
-        ]
+    if not links.empty:
+        score = links["score"].astype("float64").to_numpy()
+        hidden = ~links["signals"].astype(str).str.contains("controller", regex=False).to_numpy()
+        long = pd.DataFrame(
+            {
+                "entity_id": np.r_[links["a_id"].astype(str).to_numpy(), links["b_id"].astype(str).to_numpy()],
+                "other": np.r_[links["b_id"].astype(str).to_numpy(), links["a_id"].astype(str).to_numpy()],
+                "score": np.r_[score, score],
+                "strong_hidden": np.r_[hidden & (score >= 0.9), hidden & (score >= 0.9)],
+                "signals": np.r_[links["signals"].astype(str).to_numpy(), links["signals"].astype(str).to_numpy()],
+                "reasons": np.r_[links["reasons"].astype(str).to_numpy(), links["reasons"].astype(str).to_numpy()],
+            }
+        ).sort_values(["entity_id", "score", "other"], ascending=[True, False, True], kind="stable")
+        g = long.groupby("entity_id", sort=True)
+        per = pd.DataFrame({"n": g.size(), "best": g["score"].max(), "medium": g["strong_hidden"].any()})
+        head = long[g.cumcount().to_numpy() < top]
+        firsts = long.drop_duplicates("entity_id").set_index("entity_id")
+        evidence = {
+            e: json.dumps(
+                {"links": len_, "top": [{"other": o, "score": round(float(sc), 4), "signals": sg}
+                                        for o, sc, sg in zip(grp["other"], grp["score"], grp["signals"], strict=True)]},
+                ensure_ascii=False,
+            )
+            for (e, grp), len_ in zip(head.groupby("entity_id", sort=True), per["n"], strict=True)
+        }  # fmt: skip
+        reason = (
+            "suspected links to " + per["n"].astype(str) + " firm(s), strongest "
+            + firsts["other"].reindex(per.index) + " (score " + per["best"].map("{:.2f}".format) + "): "
+            + firsts["reasons"].reindex(per.index)
+        )  # fmt: skip
+        reason = reason.where(~per["medium"], reason + " [a link ≥ 0.90 not explained by a common controller]")
         parts.append(
             pd.DataFrame(
                 {
-                    "entity_id": links[me].astype(str).to_numpy(dtype=object),
+                    "entity_id": per.index.to_numpy(dtype=object),
                     "flag": "suspected_link",
-                    # An association is not yet a loss event: a suspected link is medium (≥ 0.9) or low; the high
-                    # flag is for a guarantee or trade across such a link (undisclosed_related_*).
-                    "severity": np.where(score.to_numpy() >= 0.9, "medium", "low").astype(object),
-                    "reason": (
-                        "suspected link to " + links[other].astype(str) + " (score " + score.map("{:.2f}".format)
-                        + "): " + links["reasons"].astype(str)
-                    ).to_numpy(dtype=object),
-                    "evidence": np.array(evidence, dtype=object),
+                    "severity": np.where(per["medium"].to_numpy(), "medium", "low").astype(object),
+                    "reason": reason.to_numpy(dtype=object),
+                    "evidence": np.array([evidence[e] for e in per.index], dtype=object),
                 }
             )
-        )  # fmt: skip
+        )
     if len(transactions):
         t = transactions
         evidence = [
