@@ -1414,8 +1414,17 @@ def chain_losses(
     if not len(kept):
         return pd.DataFrame(columns=columns)
     index = pd.Index(list(ids))
-    long = kept[["pattern", "pattern_id", "members"]].assign(member=kept["members"].str.split(";")).explode("member")
-    long = long.drop_duplicates(["pattern_id", "member"])
+    # Split once and repeat the short columns: exploding a frame that still holds ``members`` copies a circle's
+    # whole member list once per member (a 77k-firm circle: tens of GB).
+    split = [str(m).split(";") for m in kept["members"]]
+    lengths = np.fromiter((len(x) for x in split), dtype=np.int64, count=len(split))
+    long = pd.DataFrame(
+        {
+            "pattern": np.repeat(kept["pattern"].to_numpy(dtype=object), lengths),
+            "pattern_id": np.repeat(kept["pattern_id"].to_numpy(dtype=object), lengths),
+            "member": np.fromiter((m for x in split for m in x), dtype=object, count=int(lengths.sum())),
+        }
+    ).drop_duplicates(["pattern_id", "member"])
     pos = index.get_indexer(pd.Index(long["member"]))
     long = long[pos >= 0]
     pos = pos[pos >= 0]
