@@ -519,3 +519,28 @@ def test_scan_finds_intra_group_guarantees_through_the_ownership_analysis() -> N
     intra = patterns[patterns["pattern"] == "intra_group"]
     assert intra["members"].tolist() == ["A;B"]
     assert "P" in intra["reason"].iloc[0]
+
+
+def test_very_large_circles_flag_only_borrowers_and_the_innermost_shell() -> None:
+    from graphrisk.analysis.guarantees import guarantee_flags
+
+    # Ring A → B → C → D → A (k-shell 2) with four tails E..H guaranteeing A (k-shell 1); the bank lends to E.
+    ring = list("ABCD")
+    tails = list("EFGH")
+    t = Tables.from_frames(
+        {
+            "enterprises": pd.DataFrame({"id": ring + tails, "name": [f"企业{c}" for c in ring + tails]}),
+            "guarantees": pd.DataFrame(
+                {"guarantor_id": ring + tails, "borrower_id": ["B", "C", "D", "A"] + ["A"] * 4, "amount": [1.0] * 8}
+            ),
+            "exposures": pd.DataFrame({"borrower_id": ["E"], "ead": [100.0]}),
+        }
+    )
+    analysis = guarantee_patterns(EnterpriseGraph(t), as_of=DAY)
+    every = guarantee_flags(analysis, large_circle=5, flag_all_max=100)
+    assert sorted(every.loc[every["flag"] == "in_large_circle", "entity_id"]) == sorted(ring + tails)
+    few = guarantee_flags(analysis, large_circle=5, flag_all_max=5)
+    flagged = few[few["flag"] == "in_large_circle"]
+    assert sorted(flagged["entity_id"]) == ["A", "B", "C", "D", "E"]
+    assert "innermost k-shell (2)" in flagged["reason"].iloc[0]
+    assert json.loads(flagged["evidence"].iloc[0])["members_flagged"] == 5

@@ -107,6 +107,14 @@ declare_thresholds(
         "graphrisk convention (issue 4); tune to the portfolio",
     ),
     Threshold(
+        "guarantee_circle_flag_all_max",
+        100.0,
+        "In a circle of more firms than this, in_large_circle flags only the bank's borrowers in it and the firms "
+        "of its innermost k-shell; smaller circles flag every member.",
+        "graphrisk convention (issue 7 calibration): the 100k synthetic portfolio has one 77k-firm circle, which "
+        "flagged 77k firms one by one",
+    ),
+    Threshold(
         "guarantee_star_borrowers",
         5.0,
         "A guarantor of at least this many distinct borrowers is a star (hub guarantor).",
@@ -1336,10 +1344,23 @@ def _groups(frame: pd.DataFrame, column: str) -> tuple[list[int], list[pd.DataFr
 
 
 def guarantee_flags(
-    analysis: GuaranteeAnalysis, *, large_circle: int = 5, external_ratio: float = 0.5, single_ratio: float = 0.1
+    analysis: GuaranteeAnalysis,
+    *,
+    large_circle: int = 5,
+    external_ratio: float = 0.5,
+    single_ratio: float = 0.1,
+    flag_all_max: int = 100,
 ) -> pd.DataFrame:
-    """Flags: in_revolving_cycle, in_large_circle, over_guaranteed, hub_guarantor, guarantees_defaulted_firm."""
+    """Flags: in_revolving_cycle, in_large_circle, over_guaranteed, hub_guarantor, guarantees_defaulted_firm.
+
+    In a circle of more than ``flag_all_max`` firms, ``in_large_circle`` goes only to the bank's borrowers in it
+    and to the firms of its innermost k-shell (its densest part): the circle itself is one row of
+    guarantee_circles.csv and one risk cluster, and flagging every member drowns the rest."""
     net = analysis.network
+    ead = net.graph.ead[: net.n]
+    shell = pd.Series(dtype="float64")
+    if len(analysis.firms) and "k_shell" in analysis.firms:
+        shell = analysis.firms.set_index("entity_id")["k_shell"]
     flags: list[dict[str, str]] = []
     # Large circles flag hundreds of thousands of firms in a big portfolio: built as whole columns.
     frames: list[pd.DataFrame] = []
@@ -1364,10 +1385,21 @@ def guarantee_flags(
                 f"guarantee_large_circle_size) with {format_cny(p.guaranteed_amount)} guaranteed"
             )
             evidence = {"circle_id": p.pattern_id, "firms": len(p.members), "threshold": large_circle}
+            members = list(p.members)
+            if len(members) > flag_all_max:
+                pos = net.graph.index_of(members)
+                k = shell.reindex(members).to_numpy(dtype="float64", na_value=0.0)
+                keep = (ead[pos] > 0) | (k >= k.max())
+                members = [m for m, kept in zip(members, keep, strict=True) if kept]
+                reason += (
+                    f"; flagged here as a bank borrower or a firm of its innermost k-shell ({int(k.max())}) "
+                    f"(circles above {flag_all_max} firms, guarantee_circle_flag_all_max)"
+                )
+                evidence["members_flagged"] = len(members)
             frames.append(
                 pd.DataFrame(
                     {
-                        "entity_id": list(p.members),
+                        "entity_id": members,
                         "flag": "in_large_circle",
                         "severity": "medium",
                         "reason": reason,
@@ -1473,7 +1505,11 @@ def guarantee_analysis(graph: EnterpriseGraph, context: AnalysisContext) -> Anal
         debt_ratio=th("csrc_borrower_debt_ratio"),
     )
     flags = guarantee_flags(
-        analysis, large_circle=large, external_ratio=external, single_ratio=th("csrc_single_guarantee_ratio")
+        analysis,
+        large_circle=large,
+        external_ratio=external,
+        single_ratio=th("csrc_single_guarantee_ratio"),
+        flag_all_max=int(th("guarantee_circle_flag_all_max")),
     )
     table = patterns_frame(analysis.patterns)
     counts = {p: int((table["pattern"] == p).sum()) for p in PATTERNS}
