@@ -577,6 +577,9 @@ def cluster_view(
         people = [int(v) for v in np.flatnonzero(ties >= 2) if v >= graph.n_enterprises]
         people.sort(key=lambda v: (-ties[v], str(graph.node_ids[v])))
         chosen += people[: max_nodes - len(chosen)]
+    if flags is not None and len(flags):
+        # Only the drawn entities' flags: a portfolio scan has hundreds of thousands.
+        flags = flags[flags["entity_id"].isin(set(graph.node_ids[chosen].astype(str)))]
     return _build(
         graph,
         sorted(chosen),
