@@ -1038,7 +1038,7 @@ def _flags(links: pd.DataFrame, transactions: pd.DataFrame, *, top: int = 10) ->
         )
     if len(transactions):
         t = transactions
-        evidence = [
+        tx_evidence = [
             json.dumps({"to": to, "amount": am, "basis": ba}, ensure_ascii=False)
             for to, am, ba in zip(t["to_id"], t["amount"].astype("float64"), t["basis"], strict=True)
         ]
@@ -1049,7 +1049,7 @@ def _flags(links: pd.DataFrame, transactions: pd.DataFrame, *, top: int = 10) ->
                     "flag": ("undisclosed_related_" + t["kind"].astype(str)).to_numpy(dtype=object),
                     "severity": "high",
                     "reason": (t["reason"] + " (" + t["from_id"] + " → " + t["to_id"] + ")").to_numpy(dtype=object),
-                    "evidence": np.array(evidence, dtype=object),
+                    "evidence": np.array(tx_evidence, dtype=object),
                 }
             )
         )

@@ -5,7 +5,14 @@ the ``cypher`` package (shipped in the wheel, read with :mod:`importlib.resource
 
 * ``schema/``, ``load/``, ``export/`` are generated from :mod:`graphrisk.schema` by
   ``python -m graphrisk.schema --write-cypher``;
-* ``store/`` holds the hand-written ones (counting, clearing, schema inspection).
+* ``store/`` holds the hand-written ones (counting, clearing, schema inspection, contact identifiers).
+
+Besides the tables, a load writes *reified contact identifiers* (issue 6 §4): one ``(:Address {key, text})``,
+``(:Phone {key})`` or ``(:Email {key})`` node per normalised value (the keys of
+:mod:`graphrisk.analysis.hidden_links`) that two or more entities share, linked by
+``(:Enterprise)-[:REGISTERED_AT]->(:Address)``, ``(:Person)-[:LIVES_AT]->(:Address)``, ``-[:HAS_PHONE]->`` and
+``-[:HAS_EMAIL]->``, so ``cypher/queries/shared_identifiers.cypher`` finds who shares a firm's address or phone
+without reading the tables back. They are derived data: :meth:`Neo4jStore.read_tables` ignores them.
 
 Values only ever travel as parameters (``UNWIND $rows``); labels, types and property names come only from the
 schema. Loads are batched and idempotent (``MERGE`` on node ids and on a relationship ``key``), each batch in
@@ -25,7 +32,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,15 +45,26 @@ import numpy as np
 import pandas as pd
 
 from graphrisk import __version__
+from graphrisk.analysis.hidden_links import (
+    _address_cheap_key,
+    _email_cheap_key,
+    _normalise_colliding,
+    _phone_cheap_key,
+    normalize_address,
+    normalize_email,
+    normalize_phone,
+)
 from graphrisk.errors import StoreError
 from graphrisk.schema import SCHEMA, Table
 from graphrisk.tables import Tables, dtype_of
 
 __all__ = [
+    "CONTACT_KINDS",
     "KEY_SEPARATOR",
     "LoadSummary",
     "Neo4jStore",
     "TableLoad",
+    "contact_links",
     "cypher_files_used",
     "read_cypher",
     "store_from_env",
@@ -64,6 +82,12 @@ logging.getLogger("neo4j").addHandler(logging.NullHandler())
 _STORE_FILES = (
     "store/await_indexes.cypher",
     "store/clear.cypher",
+    "store/contact_constraints.cypher",
+    "store/contacts_address.cypher",
+    "store/contacts_email.cypher",
+    "store/contacts_existing.cypher",
+    "store/contacts_phone.cypher",
+    "store/contacts_unlink.cypher",
     "store/count_nodes.cypher",
     "store/count_relationships.cypher",
     "store/drop_constraint.cypher",
@@ -73,6 +97,8 @@ _STORE_FILES = (
     "store/show_indexes.cypher",
 )
 _CONSTRAINTS_FILE = "schema/constraints.cypher"
+# Constraints of the tables (generated) and of the contact identifiers (hand-written: derived from columns).
+_SCHEMA_FILES = (_CONSTRAINTS_FILE, "store/contact_constraints.cypher")
 _INDEX_WAIT_S = 300
 
 # Order of a load: relationships MATCH their endpoints, so every node table comes first.
@@ -138,6 +164,12 @@ def _statements(text: str) -> list[str]:
     return [s.strip() for s in body.split(";") if s.strip()]
 
 
+def _schema_objects() -> list[tuple[str, str]]:
+    """(``CONSTRAINT`` or ``INDEX``, name) of everything :meth:`Neo4jStore.ensure_schema` creates."""
+    text = "\n".join(s for name in _SCHEMA_FILES for s in _statements(read_cypher(name)))
+    return re.findall(r"CREATE\s+(CONSTRAINT|INDEX)\s+(\w+)", text)
+
+
 def _literal(statement: str) -> LiteralString:
     # Statements come from files of the package, never from data: they are as safe as literals.
     return cast(LiteralString, statement)
@@ -190,6 +222,9 @@ class LoadSummary:
     tables: tuple[TableLoad, ...]
     seconds: float
     batch_size: int
+    # The reified contact identifiers written after the tables (``rows`` = entity-identifier links sent). Kept
+    # out of the totals below, which count what the tables themselves created.
+    contacts: TableLoad | None = None
 
     def __getitem__(self, table: str) -> TableLoad:
         for t in self.tables:
@@ -227,6 +262,7 @@ class LoadSummary:
             "seconds": round(self.seconds, 3),
             "batch_size": self.batch_size,
             "tables": {t.table: t.to_dict() for t in self.tables},
+            **({"contacts": self.contacts.to_dict()} if self.contacts is not None else {}),
         }
 
 
@@ -311,6 +347,143 @@ def _series(table: Table, name: str, values: list[Any]) -> pd.Series:
         stamps = [np.datetime64("NaT") if d is None else np.datetime64(d, "D") for d in days]
         return pd.Series(np.array(stamps, dtype="datetime64[s]"))
     return pd.Series(pd.array(values, dtype=dtype_of(column.type)))  # type: ignore[call-overload]
+
+
+# ---------------------------------------------------------------------------- reified contact identifiers
+
+
+@dataclass(frozen=True)
+class ContactKind:
+    """One kind of reified contact identifier: its label, where its values come from and how they normalise."""
+
+    kind: str
+    label: str
+    sources: tuple[tuple[str, str, str], ...]  # (table, column, relationship type from the holder)
+    statement: str
+    cheap_key: Callable[[pd.Series], Any]
+    normalise: Callable[[Any], str | None]
+
+
+CONTACT_KINDS: tuple[ContactKind, ...] = (
+    ContactKind(
+        "address",
+        "Address",
+        (("enterprises", "address", "REGISTERED_AT"), ("persons", "address", "LIVES_AT")),
+        "store/contacts_address.cypher",
+        _address_cheap_key,
+        normalize_address,
+    ),
+    ContactKind(
+        "phone",
+        "Phone",
+        (("enterprises", "phone", "HAS_PHONE"), ("persons", "phone", "HAS_PHONE")),
+        "store/contacts_phone.cypher",
+        _phone_cheap_key,
+        normalize_phone,
+    ),
+    ContactKind(
+        "email",
+        "Email",
+        (("enterprises", "email", "HAS_EMAIL"), ("persons", "email", "HAS_EMAIL")),
+        "store/contacts_email.cypher",
+        _email_cheap_key,
+        normalize_email,
+    ),
+)
+
+_LINK_COLUMNS = ("kind", "key", "id", "table", "relation", "text")
+
+
+def contact_links(tables: Tables, known: Mapping[str, Collection[str]] | None = None) -> pd.DataFrame:
+    """Who holds which shared contact identifier: ``kind, key, id, table, relation, text`` (the raw value).
+
+    An identifier (a normalised address, phone or email) is kept when two or more entities of ``tables`` hold
+    it, or when ``known`` (per kind, the keys already in the graph) has it: a node that would link nothing is
+    not worth writing. Only values whose cheap key collides with another value's or a known key's are
+    normalised (:func:`graphrisk.analysis.hidden_links._normalise_colliding`): among 150,000 registrations
+    a few thousand are, so this costs well under a second. Unnormalisable values give no identifier.
+
+    >>> phones = ["0571-88888888", "+86 571 8888 8888", "12"]
+    >>> t = Tables.from_frames({"enterprises": pd.DataFrame({"id": ["A", "B", "C"], "name": ["甲", "乙", "丙"],
+    ...                                                      "phone": phones})})
+    >>> contact_links(t)[["kind", "key", "id", "relation"]].values.tolist()
+    [['phone', '+8657188888888', 'A', 'HAS_PHONE'], ['phone', '+8657188888888', 'B', 'HAS_PHONE']]
+    """
+    known = known or {}
+    parts: list[pd.DataFrame] = []
+    for spec in CONTACT_KINDS:
+        pieces = [
+            (table, relation, tables[table][["id", column]])
+            for table, column, relation in spec.sources
+            if column in tables[table].columns and len(tables[table])
+        ]
+        if not pieces:
+            continue
+        existing = sorted(known.get(spec.kind, ()))
+        raw = pd.concat([f.iloc[:, 1].astype("string") for _, _, f in pieces], ignore_index=True)
+        n = len(raw)
+        # Known keys join the collision test: a value equal to an identifier already in the graph has the same
+        # cheap key, so it gets normalised and linked even when nothing else in this load shares it.
+        keys = _normalise_colliding(pd.concat([raw, pd.Series(existing, dtype="string")], ignore_index=True),
+                                    spec.cheap_key, spec.normalise)[:n]  # fmt: skip
+        hit = pd.notna(keys)  # usually a few per cent: build the frame from those rows only
+        frame = pd.DataFrame(
+            {
+                "kind": spec.kind,
+                "key": keys[hit],
+                "id": np.concatenate([f["id"].to_numpy(dtype=object) for _, _, f in pieces])[hit],
+                "table": np.concatenate([np.full(len(f), table, dtype=object) for table, _, f in pieces])[hit],
+                "relation": np.concatenate([np.full(len(f), rel, dtype=object) for _, rel, f in pieces])[hit],
+                "text": raw.to_numpy(dtype=object)[hit],
+            }
+        ).drop_duplicates(["key", "id"])
+        holders = frame.groupby("key")["id"].transform("size")
+        parts.append(frame[(holders >= 2) | frame["key"].isin(existing)])
+    if not parts:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in _LINK_COLUMNS})
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["kind", "key", "table", "id"], kind="stable").reset_index(drop=True)
+
+
+def _contact_rows(links: pd.DataFrame) -> list[dict[str, Any]]:
+    """One statement row per identifier: key, text, enterprises, persons (links of one kind, sorted by key)."""
+    if links.empty:
+        return []
+    keys = links["key"].to_numpy(dtype=object)
+    ids = links["id"].tolist()
+    firm = (links["table"] == "enterprises").to_numpy()
+    texts = links["text"].tolist()
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]).tolist()
+    ends = [*starts[1:], len(keys)]
+    rows: list[dict[str, Any]] = []
+    for a, b in zip(starts, ends, strict=True):
+        spellings = [texts[i] for i in range(a, b) if firm[i] and texts[i] is not None]
+        # The node shows a firm's spelling (the most common, then the smallest), never a person's: persons'
+        # addresses are personal data and have no place on a node that firms' investigators read.
+        text = min(set(spellings), key=lambda t: (-spellings.count(t), t)) if spellings else None
+        rows.append(
+            {
+                "key": keys[a],
+                "text": text,
+                "enterprises": [ids[i] for i in range(a, b) if firm[i]],
+                "persons": [ids[i] for i in range(a, b) if not firm[i]],
+            }
+        )
+    return rows
+
+
+def _link_batches(rows: list[dict[str, Any]], batch_size: int) -> Iterator[list[dict[str, Any]]]:
+    """Identifier rows in batches of about ``batch_size`` links (a hub address is one row with many)."""
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for row in rows:
+        batch.append(row)
+        size += len(row["enterprises"]) + len(row["persons"])
+        if size >= batch_size:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
 
 
 # ------------------------------------------------------------------------------------------------ store
@@ -450,15 +623,15 @@ class Neo4jStore:
     def ensure_schema(self) -> None:
         """Create the uniqueness constraints and key indexes (idempotent) and wait until they are online."""
         with self._errors("creating constraints"), self._session() as session:
-            for statement in _statements(read_cypher(_CONSTRAINTS_FILE)):
-                session.run(_literal(statement)).consume()
+            for name in _SCHEMA_FILES:
+                for statement in _statements(read_cypher(name)):
+                    session.run(_literal(statement)).consume()
             session.run(_query("store/await_indexes.cypher"), timeout_s=_INDEX_WAIT_S).consume()
 
     def drop_schema(self) -> None:
         """Drop the constraints and indexes that :meth:`ensure_schema` creates (data stays)."""
-        names = re.findall(r"CREATE\s+(CONSTRAINT|INDEX)\s+(\w+)", read_cypher(_CONSTRAINTS_FILE))
         with self._errors("dropping constraints"), self._session() as session:
-            for kind, name in names:
+            for kind, name in _schema_objects():
                 query = "store/drop_constraint.cypher" if kind == "CONSTRAINT" else "store/drop_index.cypher"
                 session.run(_query(query), name=name).consume()
 
@@ -475,9 +648,20 @@ class Neo4jStore:
     # -------------------------------------------------------------------------------------------- load
 
     def load(
-        self, tables: Tables, *, batch_size: int = 5_000, workers: int = 2, progress: Progress | None = None
+        self,
+        tables: Tables,
+        *,
+        batch_size: int = 5_000,
+        workers: int = 2,
+        progress: Progress | None = None,
+        contacts: bool = True,
     ) -> LoadSummary:
         """Write every table: nodes, then facilities, then relationships, ``batch_size`` rows per transaction.
+
+        Then, unless ``contacts`` is false, the reified contact identifiers the entities share (see the module
+        docstring and :func:`contact_links`); their figures are ``LoadSummary.contacts``. Load whole snapshots:
+        identifiers are found among the entities of this load and the identifiers already in the graph, and an
+        entity reloaded with a new address or phone loses its old link.
 
         Idempotent: loading the same Tables again creates nothing. Call :meth:`ensure_schema` first, or the
         ``MERGE`` statements scan instead of seeking (the load calls it when the constraints are missing).
@@ -488,11 +672,61 @@ class Neo4jStore:
         if not self._has_schema():
             self.ensure_schema()
         results = [self._load_table(t, tables[t.name], batch_size, workers, progress) for t in _LOAD_ORDER]
+        contact_load = self._load_contacts(tables, batch_size, progress) if contacts else None
         seconds = time.perf_counter() - started
-        return LoadSummary(tables=tuple(results), seconds=seconds, batch_size=batch_size)
+        return LoadSummary(tables=tuple(results), seconds=seconds, batch_size=batch_size, contacts=contact_load)
+
+    def _load_contacts(self, tables: Tables, batch_size: int, progress: Progress | None) -> TableLoad:
+        """MERGE the shared Address, Phone and Email nodes and their links; unlink what reloaded entities lost."""
+        started = time.perf_counter()
+        with self._errors("reading contact identifiers"):
+            existing = self._read("store/contacts_existing.cypher")
+        known: dict[str, set[str]] = {}
+        for r in existing:
+            known.setdefault(r["kind"], set()).add(r["key"])
+        links = contact_links(tables, known)
+        matched = nodes = rels = props = batches = 0
+
+        def write(tx: neo4j.ManagedTransaction, query: LiteralString, rows: list[dict[str, Any]]) -> tuple[int, ...]:
+            result = tx.run(query, rows=rows)
+            count = result.single(strict=True)["rows"]
+            c = result.consume().counters
+            return int(count), c.nodes_created, c.relationships_created, c.properties_set
+
+        # One session, batches in sequence: a few thousand identifiers, and concurrent batches would contend
+        # for the same entity nodes.
+        with self._errors("loading contact identifiers"), self._session() as session:
+            for spec in CONTACT_KINDS:
+                rows = _contact_rows(links[links["kind"] == spec.kind])
+                query = _query(spec.statement)
+                for batch in _link_batches(rows, batch_size):
+                    m, nc, rc, ps = session.execute_write(write, query, batch)
+                    matched, nodes, rels, props, batches = matched + m, nodes + nc, rels + rc, props + ps, batches + 1
+                if progress is not None and rows:
+                    progress(f"contacts: {len(rows):,} shared {spec.kind} identifiers")
+            loaded = set(tables["enterprises"]["id"].tolist()) | set(tables["persons"]["id"].tolist())
+            wanted = set(zip(links["id"], links["relation"], links["key"], strict=True))
+            stale = [
+                {"id": r["id"], "relation": r["relation"], "key": r["key"]}
+                for r in existing
+                if r["id"] in loaded and (r["id"], r["relation"], r["key"]) not in wanted
+            ]
+            unlink = _query("store/contacts_unlink.cypher")
+            for start in range(0, len(stale), batch_size):
+                session.execute_write(write, unlink, stale[start : start + batch_size])
+        return TableLoad(
+            table="contacts",
+            rows=len(links),
+            matched=matched,
+            nodes_created=nodes,
+            relationships_created=rels,
+            properties_set=props,
+            batches=batches,
+            seconds=time.perf_counter() - started,
+        )
 
     def _has_schema(self) -> bool:
-        names = set(re.findall(r"CREATE\s+(?:CONSTRAINT|INDEX)\s+(\w+)", read_cypher(_CONSTRAINTS_FILE)))
+        names = {name for _, name in _schema_objects()}
         present = {c["name"] for c in self.constraints()} | {i["name"] for i in self.indexes()}
         return names <= present
 
@@ -631,7 +865,8 @@ class Neo4jStore:
         return {r["name"]: int(r["count"]) for r in (*nodes, *rels)}
 
     def clear(self) -> None:
-        """Delete every node and relationship, 10,000 per transaction. Constraints and indexes stay."""
+        """Delete every node and relationship (contact identifiers and written-back nodes included), 10,000 per
+        transaction. Constraints and indexes stay."""
         with self._errors("clearing the database"), self._session() as session:
             # CALL … IN TRANSACTIONS needs an implicit transaction: session.run, not execute_write.
             session.run(_query("store/clear.cypher")).consume()
