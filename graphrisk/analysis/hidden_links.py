@@ -1011,14 +1011,21 @@ def _flags(links: pd.DataFrame, transactions: pd.DataFrame, *, top: int = 10) ->
         per = pd.DataFrame({"n": g.size(), "best": g["score"].max(), "medium": g["strong_hidden"].any()})
         head = long[g.cumcount().to_numpy() < top]
         firsts = long.drop_duplicates("entity_id").set_index("entity_id")
-        evidence = {
-            e: json.dumps(
-                {"links": len_, "top": [{"other": o, "score": round(float(sc), 4), "signals": sg}
-                                        for o, sc, sg in zip(grp["other"], grp["score"], grp["signals"], strict=True)]},
-                ensure_ascii=False,
-            )
-            for (e, grp), len_ in zip(head.groupby("entity_id", sort=True), per["n"], strict=True)
-        }  # fmt: skip
+        # One JSON object per listed link, then joined per firm by slicing the sorted rows: no per-group Python.
+        items = [
+            json.dumps({"other": o, "score": round(float(sc), 4), "signals": sg}, ensure_ascii=False)
+            for o, sc, sg in zip(head["other"], head["score"], head["signals"], strict=True)
+        ]
+        ent = head["entity_id"].to_numpy(dtype=object)
+        starts = np.flatnonzero(np.r_[True, ent[1:] != ent[:-1]])
+        bounds = np.r_[starts, len(ent)]
+        evidence = np.array(
+            [
+                f'{{"links": {int(k)}, "top": [{", ".join(items[a:b])}]}}'
+                for k, a, b in zip(per["n"].to_numpy(), bounds[:-1], bounds[1:], strict=True)
+            ],
+            dtype=object,
+        )
         reason = (
             "suspected links to " + per["n"].astype(str) + " firm(s), strongest "
             + firsts["other"].reindex(per.index) + " (score " + per["best"].map("{:.2f}".format) + "): "
@@ -1032,7 +1039,7 @@ def _flags(links: pd.DataFrame, transactions: pd.DataFrame, *, top: int = 10) ->
                     "flag": "suspected_link",
                     "severity": np.where(per["medium"].to_numpy(), "medium", "low").astype(object),
                     "reason": reason.to_numpy(dtype=object),
-                    "evidence": np.array([evidence[e] for e in per.index], dtype=object),
+                    "evidence": evidence,
                 }
             )
         )
