@@ -276,6 +276,32 @@ ENTERPRISES = Table(
             "actual_controller_id",
             references=("enterprises", "persons"),
         ),
+        _c(
+            "main_repayment_source_id",
+            "id",
+            "The enterprise whose payments are this firm's main source of repayment (主要还款来源). Firms with one "
+            "such source, and a firm with its source, are connected counterparties (经济依存). An id not in the "
+            "data is dropped with a warning.",
+            "主要还款来源",
+            "主要还款来源编号",
+            "还款来源",
+            "main_repayment_source",
+            "repayment_source_id",
+            references=("enterprises",),
+        ),
+        _c(
+            "main_funding_source_id",
+            "id",
+            "The enterprise or person providing most of this firm's funding (主要资金来源). Firms with one such "
+            "source, and a firm with its source, are connected counterparties (经济依存). An id not in the data is "
+            "dropped with a warning.",
+            "主要资金来源",
+            "主要资金来源编号",
+            "资金来源",
+            "main_funding_source",
+            "funding_source_id",
+            references=("enterprises", "persons"),
+        ),
         _c("address", "text", "Registered address.", "注册地址", "地址", "住所"),
         _c("phone", "text", "Contact phone.", "电话", "联系电话"),
         _c("email", "text", "Contact email.", "邮箱", "电子邮箱"),
