@@ -647,6 +647,13 @@ def render_cypher() -> dict[str, str]:
         # relationships between them; an index would cost about 30 % of the load's write time.
     # Derived nodes the scan writes back are merged on (id, run_id).
     constraints.append("CREATE INDEX guarantee_pattern_id IF NOT EXISTS FOR (p:GuaranteePattern) ON (p.id, p.run_id);")
+    # The scan's derived nodes are merged on their ids: without these the MERGE scans every node of the label.
+    constraints.append(
+        "CREATE CONSTRAINT risk_cluster_id IF NOT EXISTS FOR (c:RiskCluster) REQUIRE c.cluster_id IS UNIQUE;"
+    )
+    constraints.append(
+        "CREATE CONSTRAINT counterparty_group_id IF NOT EXISTS FOR (g:CounterpartyGroup) REQUIRE g.group_id IS UNIQUE;"
+    )
     out["schema/constraints.cypher"] = header + "\n".join(constraints) + "\n"
 
     for t in SCHEMA:

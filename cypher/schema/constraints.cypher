@@ -4,3 +4,5 @@ CREATE CONSTRAINT enterprises_id IF NOT EXISTS FOR (n:Enterprise) REQUIRE n.id I
 CREATE CONSTRAINT persons_id IF NOT EXISTS FOR (n:Person) REQUIRE n.id IS UNIQUE;
 CREATE CONSTRAINT exposures_key IF NOT EXISTS FOR (n:Facility) REQUIRE n.key IS UNIQUE;
 CREATE INDEX guarantee_pattern_id IF NOT EXISTS FOR (p:GuaranteePattern) ON (p.id, p.run_id);
+CREATE CONSTRAINT risk_cluster_id IF NOT EXISTS FOR (c:RiskCluster) REQUIRE c.cluster_id IS UNIQUE;
+CREATE CONSTRAINT counterparty_group_id IF NOT EXISTS FOR (g:CounterpartyGroup) REQUIRE g.group_id IS UNIQUE;
