@@ -403,3 +403,31 @@ def test_suspected_link_flags_are_one_per_firm_and_medium_only_for_hidden_strong
     assert flags.loc["A", "reason"].startswith("suspected links to 2 firm(s), strongest B (score 0.95)")
     assert "not explained by a common controller" in flags.loc["A", "reason"]
     assert "not explained" not in flags.loc["B", "reason"]
+
+
+@pytest.mark.neo4j
+def test_suspected_links_and_person_candidates_are_written_back_per_run(neo4j_empty_store: Any) -> None:
+    from datetime import date
+
+    from graphrisk.cli.data import load_graph
+    from graphrisk.scan import run_scan
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "portfolio"
+    graph, config = load_graph(example)
+    neo4j_empty_store.load(graph.tables)
+    scan = run_scan(graph, AnalysisContext(config=config, as_of=date(2026, 6, 30)), only=["ownership", "hidden_links"])
+    result = next(r for r in scan.results if r.name == "hidden_links")
+    statements = dict(result.writeback)
+    links = statements["writeback/hidden_links_suspected.cypher"]
+    people = statements["writeback/hidden_links_person_candidates.cypher"]
+    assert len(links) == len(result.tables["suspected_links"]) > 0
+    for name, rows in result.writeback:
+        neo4j_empty_store.write(name, rows, params={"run_id": "r1", "algorithm": "hidden_links"})
+    counts = neo4j_empty_store.counts()
+    assert counts["SUSPECTED_LINK"] == len(links)
+    assert counts.get("SAME_PERSON_CANDIDATE", 0) == len(people)
+    # A later run that keeps one link: the stale statements leave exactly that run's relations.
+    for name, rows in result.writeback:
+        kept = rows[:1] if name == "writeback/hidden_links_suspected.cypher" else rows
+        neo4j_empty_store.write(name, kept, params={"run_id": "r2", "algorithm": "hidden_links"})
+    assert neo4j_empty_store.counts()["SUSPECTED_LINK"] == 1
