@@ -84,9 +84,9 @@ def main() -> None:
             verdict.append(f"< {target_gb:.0f} GB: {'met' if r['peak_rss_gb'] < target_gb else 'MISSED'}")  # type: ignore[operator]
         print(f"\nscan of {size:,} enterprises: {r['wall_s']:.1f} s wall, peak RSS {r['peak_rss_gb']:.2f} GB "
               f"({'; '.join(verdict)}); flags {r['flags']}")  # fmt: skip
-        print(f"  {'stage':<34} seconds")
+        print(f"  {'stage':<34} seconds  peak RSS so far")
         for t in r["timings"]:  # type: ignore[attr-defined]
-            print(f"  {t['stage']:<34} {t['seconds']:8.2f}")
+            print(f"  {t['stage']:<34} {t['seconds']:8.2f}  {t.get('peak_rss_gb', float('nan')):6.2f} GB")
 
 
 if __name__ == "__main__":

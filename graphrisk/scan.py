@@ -10,6 +10,8 @@ entity-level risk score from the flags, and what changed since a previous run.
 
 from __future__ import annotations
 
+import resource
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ __all__ = [
     "ScanResult",
     "compare_flags",
     "flag_rows_for_neo4j",
+    "peak_rss_gb",
     "risk_scores",
     "run_scan",
     "severity_at_least",
@@ -60,6 +63,13 @@ declare_thresholds(
     ),
 )
 
+
+def peak_rss_gb() -> float:
+    """The process's peak resident memory so far, in GB (for the stage table of a nightly run)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / (1024**3 if sys.platform == "darwin" else 1024**2)
+
+
 # A flag is the same flag in two runs when these agree; reasons carry figures that move from day to day.
 CHANGE_KEY = ("entity_id", "flag", "analysis")
 
@@ -68,7 +78,7 @@ CHANGE_KEY = ("entity_id", "flag", "analysis")
 class ScanResult:
     results: tuple[AnalysisResult, ...]
     flags: pd.DataFrame
-    timings: tuple[tuple[str, float], ...]
+    timings: tuple[tuple[str, float, float], ...]  # (stage, seconds, peak RSS in GB so far)
 
     def flag_counts(self) -> dict[str, int]:
         counts = self.flags["severity"].value_counts()
@@ -85,7 +95,7 @@ def run_scan(
     """Run the registered analyses (all, or those named in ``only``) in order."""
     say = progress or (lambda _m: None)
     results: list[AnalysisResult] = []
-    timings: list[tuple[str, float]] = []
+    timings: list[tuple[str, float, float]] = []
     for analysis in registered_analyses():
         if only is not None and analysis.name not in only:
             continue
@@ -94,7 +104,7 @@ def run_scan(
         outcome = analysis.run(graph, context)
         results.append(outcome)
         context.results[analysis.name] = outcome
-        timings.append((f"analysis:{analysis.name}", time.perf_counter() - t0))
+        timings.append((f"analysis:{analysis.name}", time.perf_counter() - t0, peak_rss_gb()))
     parts = [r.flags.assign(analysis=r.name) for r in results if len(r.flags)]
     flags = pd.concat(parts, ignore_index=True) if parts else empty_flags().assign(analysis=pd.Series(dtype=object))
     order = {s: i for i, s in enumerate(SEVERITIES)}

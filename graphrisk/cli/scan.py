@@ -21,7 +21,14 @@ from graphrisk.errors import GraphriskError, InputFileError
 from graphrisk.graph import EnterpriseGraph
 from graphrisk.privacy import mask_personal
 from graphrisk.report.html import render_report
-from graphrisk.scan import compare_flags, flag_rows_for_neo4j, risk_scores, run_scan, severity_at_least
+from graphrisk.scan import (
+    compare_flags,
+    flag_rows_for_neo4j,
+    peak_rss_gb,
+    risk_scores,
+    run_scan,
+    severity_at_least,
+)
 from graphrisk.tables import Tables
 
 __all__ = ["COMMANDS", "EXIT_FLAGS"]
@@ -127,6 +134,13 @@ def _write_back(
     default="text",
     help="Progress on stderr as text or as one JSON object per line.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["embedded", "spark"]),
+    default="embedded",
+    help="spark: the distributed steps on Apache Spark (pip install '.[spark]'; issue 9, milestone 1).",
+)
+@click.option("--spark-master", default=None, help="With --engine spark: the Spark master URL (default local[2]).")
 def scan(
     data_dir: Path,
     out_dir: Path,
@@ -139,12 +153,18 @@ def scan(
     fail_on: str | None,
     since: Path | None,
     log_format: str,
+    engine: str,
+    spark_master: str | None,
 ) -> None:
     """Scan the portfolio in DATA_DIR and write flags, tables, summary.json and report.html to --out.
 
     Exit codes: 0 done; 1 an error in the data or the run (or, with --strict, rejected rows); 2 a usage error;
     3 flags at the --fail-on severity.
     """
+    if engine == "spark":  # imported here: the embedded scan must not need pyspark
+        from graphrisk.engines.spark.scan import run_cli
+
+        sys.exit(run_cli(data_dir, out_dir, master=spark_master, as_of=as_of))
     log = _Log(log_format)
     try:
         code = _scan(data_dir, out_dir, neo4j_uri, neo4j_user, database, load_first, strict, as_of, fail_on, since, log)
@@ -202,13 +222,13 @@ def _scan(
 ) -> int:
     started = datetime.now(UTC)
     previous = _previous_flags(since) if since is not None else None
-    timings: list[tuple[str, float]] = []
+    timings: list[tuple[str, float, float]] = []
     if load_first and not neo4j_uri:
         raise click.UsageError("--load needs --neo4j-uri.")
 
     if neo4j_uri is None or load_first:
         tables, config, secs = read_validated(data_dir, progress=log)
-        timings.append(("validate", secs))
+        timings.append(("validate", secs, peak_rss_gb()))
     if neo4j_uri is not None:
         from graphrisk.cli.neo4j_options import open_store
         from graphrisk.config import CONFIG_FILE, load_config
@@ -220,10 +240,10 @@ def _scan(
                 t0 = time.perf_counter()
                 store.ensure_schema()
                 store.load(tables, progress=log)
-                timings.append(("neo4j_load", time.perf_counter() - t0))
+                timings.append(("neo4j_load", time.perf_counter() - t0, peak_rss_gb()))
             t0 = time.perf_counter()
             stored = store.read_tables(progress=log)
-            timings.append(("neo4j_read", time.perf_counter() - t0))
+            timings.append(("neo4j_read", time.perf_counter() - t0, peak_rss_gb()))
         if load_first:
             stored.rejects, stored.warnings, stored.stats = tables.rejects, tables.warnings, tables.stats
         tables = stored
@@ -231,7 +251,7 @@ def _scan(
     t0 = time.perf_counter()
     log("building the graph")
     graph = EnterpriseGraph(tables)
-    timings.append(("build_graph", time.perf_counter() - t0))
+    timings.append(("build_graph", time.perf_counter() - t0, peak_rss_gb()))
 
     day = as_of.date() if as_of else date.today()
     context = AnalysisContext(config=config, as_of=day, data_quality=_data_quality(tables))
@@ -278,7 +298,7 @@ def _scan(
         )
         scan_result = AnalysisResult(name="scan", writeback=scan_rows)
         written_back = _write_back(neo4j_uri, neo4j_user, database, (*result.results, scan_result), run_id)
-        timings.append(("neo4j_writeback", time.perf_counter() - t_wb))
+        timings.append(("neo4j_writeback", time.perf_counter() - t_wb, peak_rss_gb()))
         log("wrote back to Neo4j", rows=written_back)
     write_frame(tables.rejects, out_dir / "rejects.csv")
     write_frame(tables.warnings, out_dir / "warnings.csv")
@@ -297,7 +317,7 @@ def _scan(
                 json.dumps(document, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
             )
             written.append(f"{name}.json")
-    timings.append(("write", time.perf_counter() - t0))
+    timings.append(("write", time.perf_counter() - t0, peak_rss_gb()))
 
     t0 = time.perf_counter()
     headline = {"rejected rows": f"{tables.rejected_rows:,}", "enterprises": f"{graph.n_enterprises:,}"}
@@ -308,8 +328,8 @@ def _scan(
         if i in flagged
     }
     pictures = _cluster_pictures(graph, result.results, result.flags)
-    timings.append(("report_pictures", time.perf_counter() - t0))
-    timing_rows = [{"stage": s, "seconds": round(v, 4)} for s, v in timings]
+    timings.append(("report_pictures", time.perf_counter() - t0, peak_rss_gb()))
+    timing_rows = [{"stage": s, "seconds": round(v, 4), "peak_rss_gb": round(m, 2)} for s, v, m in timings]
     summary = {
         "graphrisk_version": __version__,
         "run_id": run_id,
@@ -353,10 +373,10 @@ def _scan(
     )
     (out_dir / "report.html").write_text(html, encoding="utf-8")
 
-    width = max(len(s) for s, _ in timings)
-    log("stage timings:")
-    for s, v in timings:
-        log(f"  {s:<{width}}  {v:8.3f} s", stage=s, seconds=round(v, 4))
+    width = max(len(s) for s, _, _ in timings)
+    log("stage timings (seconds, peak RSS so far):")
+    for s, v, m in timings:
+        log(f"  {s:<{width}}  {v:8.3f} s  {m:6.2f} GB", stage=s, seconds=round(v, 4), peak_rss_gb=round(m, 2))
     by_severity = result.flag_counts()
     message = (
         f"wrote {out_dir}: {graph.n_enterprises:,} enterprises, {tables.rejected_rows:,} rejected rows, "
