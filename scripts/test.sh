@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python3 -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+python3 -m pip install --quiet --disable-pip-version-check -e ".[dev,spark]"
+# The Spark engine's connector jars, through Maven into .spark/jars/ (once; later runs only list them).
+python3 scripts/spark.py fetch
 # Debian's chromium and a CJK font for the browser tests (Playwright drives that chromium; no browser download).
 bash scripts/browser.sh
 

@@ -1,0 +1,115 @@
+"""A SparkSession with the connector jars that ``scripts/spark.py fetch`` cached.
+
+>>> from graphrisk.engines.spark.session import jar_home
+>>> jar_home().name
+'.spark'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = ["INSTALL_HINT", "SparkEngineError", "jar_home", "jar_paths", "require_pyspark", "session"]
+
+INSTALL_HINT = (
+    'Fix: python3 -m pip install -e ".[spark]" (pyspark 3.5, Java 17) and python3 scripts/spark.py fetch '
+    "(the connector jars, through Maven, into .spark/jars/)."
+)
+
+
+class SparkEngineError(RuntimeError):
+    """The Spark engine cannot run here; the message says what is missing and how to fix it."""
+
+
+def require_pyspark() -> Any:
+    """The pyspark module, or a :class:`SparkEngineError` naming the fix (never a bare ImportError)."""
+    try:
+        import pyspark
+    except ImportError as exc:
+        raise SparkEngineError(f"pyspark is not installed ({exc}). {INSTALL_HINT}") from exc
+    if not pyspark.__version__.startswith("3.5."):
+        # The jars are built for Spark 3.5 / Scala 2.12: another Spark would load them and fail later.
+        raise SparkEngineError(f"pyspark {pyspark.__version__} is installed; the engine needs 3.5.x. {INSTALL_HINT}")
+    return pyspark
+
+
+def jar_home() -> Path:
+    """Where the jars are cached: $GRAPHRISK_SPARK_HOME, else ``.spark`` in the checkout (found from the package,
+    which an editable install keeps in the checkout), else ``.spark`` in the working directory."""
+    env = os.environ.get("GRAPHRISK_SPARK_HOME")
+    if env:
+        return Path(env).resolve()
+    checkout = Path(__file__).resolve().parents[3] / ".spark"
+    return checkout if checkout.is_dir() else Path.cwd() / ".spark"
+
+
+def jar_paths(home: Path | None = None) -> list[Path]:
+    """The cached jars listed in the manifest; a :class:`SparkEngineError` when a required one is missing."""
+    root = home or jar_home()
+    manifest = root / "jars" / "manifest.json"
+    try:
+        entries = json.loads(manifest.read_text(encoding="utf-8"))["artifacts"]
+    except (FileNotFoundError, KeyError, json.JSONDecodeError) as exc:
+        raise SparkEngineError(f"no jar manifest at {manifest} ({type(exc).__name__}). {INSTALL_HINT}") from exc
+    connector = entries.get("neo4j-connector", {})
+    if connector.get("status") != "fetched":
+        raise SparkEngineError(f"the Neo4j Connector for Apache Spark is not in {root / 'jars'}. {INSTALL_HINT}")
+    out = [root / "jars" / str(f) for e in entries.values() if e.get("status") == "fetched" for f in e["files"]]
+    missing = [p.name for p in out if not p.is_file()]
+    if missing:
+        raise SparkEngineError(f"jars listed in {manifest} are gone: {', '.join(missing[:3])}. {INSTALL_HINT}")
+    return out
+
+
+def session(
+    master: str = "local[2]",
+    app: str = "graphrisk",
+    *,
+    shuffle_partitions: int = 4,
+    driver_memory: str = "2g",
+    conf: dict[str, str] | None = None,
+) -> SparkSession:
+    """Get or create a SparkSession with the cached jars on its classpath.
+
+    Local defaults suit tests on a 2-core machine: four shuffle partitions (Spark's 200 would schedule 200 tiny
+    tasks per join), no web UI, UTC session time zone (as-of dates compare as dates, whatever the host's zone).
+    On a cluster pass ``master`` (``yarn``, ``spark://…``, ``k8s://…``) and raise ``shuffle_partitions``.
+    """
+    require_pyspark()
+    from pyspark.sql import SparkSession
+
+    jars = jar_paths()
+    # Executors run our pandas UDFs: in local mode they must use this interpreter (with graphrisk installed).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    local = master.startswith("local")
+    if local:
+        # Local mode talks to itself only: bind to loopback instead of the first network interface.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = (
+        SparkSession.builder.master(master)
+        .appName(app)
+        .config("spark.jars", ",".join(str(p) for p in jars))
+        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        .config("spark.default.parallelism", str(shuffle_partitions))
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.memory", driver_memory)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.adaptive.enabled", "true")
+    )
+    if local:
+        builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
