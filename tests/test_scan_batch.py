@@ -48,7 +48,9 @@ def test_risk_score_is_a_noisy_or_of_distinct_flags_with_configurable_weights() 
     scores = risk_scores(flags).set_index("entity_id")
     assert scores.loc["A", "risk_score"] == pytest.approx(1 - 0.5 * 0.8)  # the repeated x counts once
     assert scores.loc["A", ["severity", "flag_count", "flags"]].tolist() == ["high", 2, "x;y"]
-    assert scores.loc["A", "reasons"] == "x on A | y on A"
+    assert scores.loc["A", "reasons"] == "x: x on A (+1 more flag in flags.csv)"  # the worst flag's reason
+    long = _flags([("C", "w", "low")]).assign(reason="長" * 500)
+    assert risk_scores(long, reason_chars=10).loc[0, "reasons"] == "w: " + "長" * 10 + "…"
     assert scores.loc["B", "risk_score"] == pytest.approx(0.05)
     heavier = risk_scores(flags, Config(thresholds={"risk_weight_low": 0.9})).set_index("entity_id")
     assert heavier.loc["B", "risk_score"] == pytest.approx(0.9)

@@ -109,10 +109,10 @@ declare_thresholds(
     Threshold(
         "guarantee_circle_flag_all_max",
         100.0,
-        "In a circle of more firms than this, in_large_circle flags only the bank's borrowers in it and the firms "
-        "of its innermost k-shell; smaller circles flag every member.",
+        "In a circle of more firms than this, in_large_circle flags only the firms of its innermost k-shell (its "
+        "densest part); the risk clusters split such a circle into groups a person can read, and flag those.",
         "graphrisk convention (issue 7 calibration): the 100k synthetic portfolio has one 77k-firm circle, which "
-        "flagged 77k firms one by one",
+        "flagged 77k firms one by one (and 584k at 1M with its borrowers)",
     ),
     Threshold(
         "guarantee_star_borrowers",
@@ -1353,11 +1353,10 @@ def guarantee_flags(
 ) -> pd.DataFrame:
     """Flags: in_revolving_cycle, in_large_circle, over_guaranteed, hub_guarantor, guarantees_defaulted_firm.
 
-    In a circle of more than ``flag_all_max`` firms, ``in_large_circle`` goes only to the bank's borrowers in it
-    and to the firms of its innermost k-shell (its densest part): the circle itself is one row of
-    guarantee_circles.csv and one risk cluster, and flagging every member drowns the rest."""
+    In a circle of more than ``flag_all_max`` firms, ``in_large_circle`` goes only to the firms of its innermost
+    k-shell (its densest part): the circle itself is one row of guarantee_circles.csv, the risk clusters split it
+    into readable groups, and flagging every member drowns the rest."""
     net = analysis.network
-    ead = net.graph.ead[: net.n]
     shell = pd.Series(dtype="float64")
     if len(analysis.firms) and "k_shell" in analysis.firms:
         shell = analysis.firms.set_index("entity_id")["k_shell"]
@@ -1387,13 +1386,12 @@ def guarantee_flags(
             evidence = {"circle_id": p.pattern_id, "firms": len(p.members), "threshold": large_circle}
             members = list(p.members)
             if len(members) > flag_all_max:
-                pos = net.graph.index_of(members)
                 k = shell.reindex(members).to_numpy(dtype="float64", na_value=0.0)
-                keep = (ead[pos] > 0) | (k >= k.max())
+                keep = k >= k.max()
                 members = [m for m, kept in zip(members, keep, strict=True) if kept]
                 reason += (
-                    f"; flagged here as a bank borrower or a firm of its innermost k-shell ({int(k.max())}) "
-                    f"(circles above {flag_all_max} firms, guarantee_circle_flag_all_max)"
+                    f"; flagged here as a firm of its innermost k-shell ({int(k.max())}) (circles above "
+                    f"{flag_all_max} firms, guarantee_circle_flag_all_max; its risk clusters are flagged apart)"
                 )
                 evidence["members_flagged"] = len(members)
             frames.append(
