@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -29,6 +29,7 @@ __all__ = [
     "AnalysisContext",
     "AnalysisResult",
     "Chart",
+    "LazyRows",
     "ReportSection",
     "empty_flags",
     "register",
@@ -72,6 +73,42 @@ class ReportSection:
     charts: tuple[Chart, ...] = ()
 
 
+class LazyRows(Sequence[dict[str, Any]]):
+    """Write-back rows built on first use. A scan without Neo4j never builds them: at a million firms the row
+    dictionaries of every analysis held several GB that nothing read.
+
+    >>> rows = LazyRows(lambda: [{"id": "A"}])
+    >>> len(rows), rows[0], rows == [{"id": "A"}]
+    (1, {'id': 'A'}, True)
+    """
+
+    def __init__(self, build: Callable[[], list[dict[str, Any]]]) -> None:
+        self._build: Callable[[], list[dict[str, Any]]] | None = build
+        self._rows: list[dict[str, Any]] | None = None
+
+    def _get(self) -> list[dict[str, Any]]:
+        if self._rows is None:
+            assert self._build is not None
+            self._rows, self._build = self._build(), None
+        return self._rows
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._get()[index]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._get())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LazyRows):
+            other = other._get()
+        return isinstance(other, list) and self._get() == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass(frozen=True)
 class AnalysisContext:
     config: Config = field(default_factory=Config)
@@ -92,7 +129,7 @@ class AnalysisResult:
     documents: dict[str, Any] = field(default_factory=dict)  # output name (no extension) → JSON-ready value
     # Derived data for Neo4j: (statement under cypher/writeback/, rows). The scan runs them, in order, when it
     # works on a Neo4j server, with $run_id and $algorithm as parameters.
-    writeback: tuple[tuple[str, list[dict[str, Any]]], ...] = ()
+    writeback: tuple[tuple[str, Sequence[dict[str, Any]]], ...] = ()
 
 
 @dataclass(frozen=True)

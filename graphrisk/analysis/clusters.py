@@ -47,7 +47,7 @@ import pandas as pd
 import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
 
-from graphrisk.analysis import FLAG_COLUMNS, AnalysisContext, AnalysisResult, ReportSection, register
+from graphrisk.analysis import FLAG_COLUMNS, AnalysisContext, AnalysisResult, LazyRows, ReportSection, register
 from graphrisk.analysis.contagion import standalone_pd
 from graphrisk.analysis.guarantees import guarantee_circles, guarantee_network, revolving_guarantees
 from graphrisk.config import Threshold, declare_thresholds
@@ -1212,7 +1212,7 @@ def risk_clusters_analysis(graph: EnterpriseGraph, context: AnalysisContext) -> 
         summary=summary,
         section=section,
         writeback=(
-            ("writeback/risk_clusters.cypher", writeback_rows(clusters)),
+            ("writeback/risk_clusters.cypher", LazyRows(lambda: writeback_rows(clusters))),
             # Clusters and memberships of other runs are removed: Neo4j holds this run's clusters only.
             ("writeback/risk_clusters_stale.cypher", [{"run": True}]),
         ),

@@ -39,7 +39,15 @@ import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
 from scipy.stats import norm
 
-from graphrisk.analysis import FLAG_COLUMNS, AnalysisContext, AnalysisResult, Chart, ReportSection, register
+from graphrisk.analysis import (
+    FLAG_COLUMNS,
+    AnalysisContext,
+    AnalysisResult,
+    Chart,
+    LazyRows,
+    ReportSection,
+    register,
+)
 from graphrisk.analysis.guarantees import guarantee_network
 from graphrisk.config import StressScenario, Threshold, declare_thresholds
 from graphrisk.graph import EnterpriseGraph
@@ -1117,29 +1125,30 @@ def contagion_analysis(graph: EnterpriseGraph, context: AnalysisContext) -> Anal
         )
     section = replace(section, tables=section.tables + extra_tables, charts=(chart,))
     scored = out[out["network_pd"].notna()]
+
+    def score_rows() -> list[dict[str, Any]]:
+        return [
+            {
+                "id": i,
+                "pd": float(a),
+                "network_pd": float(b),
+                "systemic_debtrank": None if pd.isna(c) else float(c),
+                "systemic_rank": None if pd.isna(r) else int(r),
+                "firms_hit": None if pd.isna(f) else int(f),
+                "loss_if_default": None if pd.isna(lo) else float(lo),
+            }
+            for i, a, b, c, r, f, lo in zip(
+                scored["id"], scored["pd"], scored["network_pd"], scored["systemic_debtrank"], scored["rank"],
+                scored["firms_hit"], scored["loss_if_default"], strict=True,
+            )
+            # Only firms the network touches: the rest would carry pd = network_pd and nothing else.
+            if b > a or not pd.isna(c)
+        ]  # fmt: skip
+
     writeback = (
-        (
-            "writeback/contagion_scores.cypher",
-            [
-                {
-                    "id": i,
-                    "pd": float(a),
-                    "network_pd": float(b),
-                    "systemic_debtrank": None if pd.isna(c) else float(c),
-                    "systemic_rank": None if pd.isna(r) else int(r),
-                    "firms_hit": None if pd.isna(f) else int(f),
-                    "loss_if_default": None if pd.isna(lo) else float(lo),
-                }
-                for i, a, b, c, r, f, lo in zip(
-                    scored["id"], scored["pd"], scored["network_pd"], scored["systemic_debtrank"], scored["rank"],
-                    scored["firms_hit"], scored["loss_if_default"], strict=True,
-                )
-                # Only firms the network touches: the rest would carry pd = network_pd and nothing else.
-                if b > a or not pd.isna(c)
-            ],
-        ),
+        ("writeback/contagion_scores.cypher", LazyRows(score_rows)),
         ("writeback/contagion_scores_stale.cypher", [{"run": True}]),
-    )  # fmt: skip
+    )
     return AnalysisResult(
         name="contagion",
         tables=tables,

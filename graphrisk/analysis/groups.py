@@ -49,7 +49,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
 
-from graphrisk.analysis import FLAG_COLUMNS, AnalysisContext, AnalysisResult, ReportSection, register
+from graphrisk.analysis import FLAG_COLUMNS, AnalysisContext, AnalysisResult, LazyRows, ReportSection, register
 from graphrisk.analysis.guarantees import guarantees as active_guarantees
 from graphrisk.analysis.ownership import actual_controllers
 from graphrisk.config import Threshold, declare_thresholds
@@ -1354,7 +1354,7 @@ def counterparty_groups_analysis(graph: EnterpriseGraph, context: AnalysisContex
         summary=summary,
         section=section,
         writeback=(
-            ("writeback/counterparty_groups.cypher", writeback_rows(groups, exposures)),
+            ("writeback/counterparty_groups.cypher", LazyRows(lambda: writeback_rows(groups, exposures))),
             # Groups and memberships of earlier runs are removed: Neo4j holds this run's groups only.
             ("writeback/counterparty_groups_stale.cypher", [{"run": True}]),
         ),

@@ -37,7 +37,15 @@ import pandas as pd
 import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
 
-from graphrisk.analysis import FLAG_COLUMNS, AnalysisContext, AnalysisResult, ReportSection, empty_flags, register
+from graphrisk.analysis import (
+    FLAG_COLUMNS,
+    AnalysisContext,
+    AnalysisResult,
+    LazyRows,
+    ReportSection,
+    empty_flags,
+    register,
+)
 from graphrisk.config import Threshold, declare_thresholds
 from graphrisk.graph import EnterpriseGraph
 from graphrisk.units import format_cny
@@ -1588,7 +1596,7 @@ def guarantee_analysis(graph: EnterpriseGraph, context: AnalysisContext) -> Anal
         writeback=(
             (
                 "writeback/guarantee_patterns.cypher",
-                [{**r, "as_of": context.as_of} for r in writeback_rows_from_table(table)],
+                LazyRows(lambda: [{**r, "as_of": context.as_of} for r in writeback_rows_from_table(table)]),
             ),
             # Patterns of earlier runs are removed: Neo4j holds this run's patterns only.
             ("writeback/guarantee_patterns_stale.cypher", [{"run": True}]),

@@ -40,7 +40,7 @@ import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
 from rapidfuzz import fuzz
 
-from graphrisk.analysis import AnalysisContext, AnalysisResult, ReportSection, empty_flags, register
+from graphrisk.analysis import AnalysisContext, AnalysisResult, LazyRows, ReportSection, empty_flags, register
 from graphrisk.config import Config, Threshold, declare_thresholds
 from graphrisk.graph import EnterpriseGraph
 
@@ -984,7 +984,7 @@ def hidden_links(
 # ------------------------------------------------------------------------------------------------- the scan
 
 
-def _flags(links: pd.DataFrame, transactions: pd.DataFrame, *, top: int = 10) -> pd.DataFrame:
+def _flags(links: pd.DataFrame, transactions: pd.DataFrame, *, top: int = 5) -> pd.DataFrame:
     """One ``suspected_link`` flag per firm with suspected links (the strongest listed, up to ``top`` in the
     evidence), and one flag per undisclosed related transaction; built from columns because a million-firm
     portfolio has millions of links.
@@ -1108,17 +1108,18 @@ def hidden_links_analysis(graph: EnterpriseGraph, context: AnalysisContext) -> A
         ),
     )
     wb = links[["a_id", "b_id", "score", "reasons", "signals"]].astype({"score": "float64"})
-    rows: list[dict[str, Any]] = [
-        {**{str(k): v for k, v in r.items()}, "as_of": context.as_of} for r in wb.to_dict("records")
-    ]
+    day = context.as_of
+    rows = LazyRows(lambda: [{**{str(k): v for k, v in r.items()}, "as_of": day} for r in wb.to_dict("records")])
     # Distinct pairs are settled and stay out of the graph; same and unsure ones are candidates to review.
     review = found.persons[found.persons["judgement"] != "distinct"]
-    candidates: list[dict[str, Any]] = [
-        {"a_id": str(a), "b_id": str(b), "name": str(n), "score": float(sc), "judgement": str(j), "evidence": str(e),
-         "as_of": context.as_of}
-        for a, b, n, sc, j, e in zip(review["a_id"], review["b_id"], review["name"], review["score"],
-                                     review["judgement"], review["evidence"], strict=True)
-    ]  # fmt: skip
+    candidates = LazyRows(
+        lambda: [
+            {"a_id": str(a), "b_id": str(b), "name": str(n), "score": float(sc), "judgement": str(j),
+             "evidence": str(e), "as_of": day}
+            for a, b, n, sc, j, e in zip(review["a_id"], review["b_id"], review["name"], review["score"],
+                                         review["judgement"], review["evidence"], strict=True)
+        ]
+    )  # fmt: skip
     return AnalysisResult(
         name="hidden_links",
         tables={

@@ -40,7 +40,7 @@ import pandas as pd
 import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
 
-from graphrisk.analysis import AnalysisContext, AnalysisResult, ReportSection, empty_flags, register
+from graphrisk.analysis import AnalysisContext, AnalysisResult, LazyRows, ReportSection, empty_flags, register
 from graphrisk.config import Threshold, declare_thresholds
 from graphrisk.graph import EnterpriseGraph
 
@@ -1200,7 +1200,7 @@ def ownership(graph: EnterpriseGraph, context: AnalysisContext) -> AnalysisResul
         summary=summary,
         section=section,
         writeback=(
-            ("writeback/ownership_controls.cypher", controls_rows(controllers)),
+            ("writeback/ownership_controls.cypher", LazyRows(lambda: controls_rows(controllers))),
             # CONTROLS relations of earlier runs that this run did not confirm are removed.
             ("writeback/ownership_controls_stale.cypher", [{"run": True}]),
         ),

@@ -32,7 +32,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -591,7 +591,12 @@ class Neo4jStore:
             return self._read(name, **params)
 
     def write(
-        self, name: str, rows: list[dict[str, Any]], *, batch_size: int = 5_000, params: dict[str, Any] | None = None
+        self,
+        name: str,
+        rows: Sequence[dict[str, Any]],
+        *,
+        batch_size: int = 5_000,
+        params: dict[str, Any] | None = None,
     ) -> int:
         """Run the write statement ``cypher/<name>`` (``UNWIND $rows …``) over ``rows`` in batches.
 
@@ -608,7 +613,7 @@ class Neo4jStore:
 
         with self._errors(f"running {name}"), self._session() as session:
             for start in range(0, len(rows), batch_size):
-                session.execute_write(work, rows[start : start + batch_size])
+                session.execute_write(work, list(rows[start : start + batch_size]))
         return len(rows)
 
     def _read(self, name: str, **params: Any) -> list[dict[str, Any]]:
