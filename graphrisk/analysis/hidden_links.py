@@ -996,25 +996,30 @@ def _flags(links: pd.DataFrame, transactions: pd.DataFrame, *, top: int = 5) -> 
     parts = []
     if not links.empty:
         score = links["score"].astype("float64").to_numpy()
-        hidden = ~links["signals"].astype(str).str.contains("controller", regex=False).to_numpy()
+        signals = links["signals"].astype(str)
+        hidden = ~signals.str.contains("controller", regex=False).to_numpy()
+        a_ids, b_ids = links["a_id"].astype(str).to_numpy(), links["b_id"].astype(str).to_numpy()
+        n_links = len(links)
+        # Each link twice (once per end), carrying its row number instead of its texts: the reasons of a million
+        # links are GBs of strings, and only each firm's strongest link needs them.
         long = pd.DataFrame(
             {
-                "entity_id": np.r_[links["a_id"].astype(str).to_numpy(), links["b_id"].astype(str).to_numpy()],
-                "other": np.r_[links["b_id"].astype(str).to_numpy(), links["a_id"].astype(str).to_numpy()],
+                "entity_id": np.r_[a_ids, b_ids],
+                "other": np.r_[b_ids, a_ids],
                 "score": np.r_[score, score],
                 "strong_hidden": np.r_[hidden & (score >= 0.9), hidden & (score >= 0.9)],
-                "signals": np.r_[links["signals"].astype(str).to_numpy(), links["signals"].astype(str).to_numpy()],
-                "reasons": np.r_[links["reasons"].astype(str).to_numpy(), links["reasons"].astype(str).to_numpy()],
+                "link": np.r_[np.arange(n_links), np.arange(n_links)],
             }
         ).sort_values(["entity_id", "score", "other"], ascending=[True, False, True], kind="stable")
         g = long.groupby("entity_id", sort=True)
         per = pd.DataFrame({"n": g.size(), "best": g["score"].max(), "medium": g["strong_hidden"].any()})
         head = long[g.cumcount().to_numpy() < top]
-        firsts = long.drop_duplicates("entity_id").set_index("entity_id")
+        firsts = long.drop_duplicates("entity_id").set_index("entity_id").reindex(per.index)
+        signal_text = signals.to_numpy(dtype=object)
         # One JSON object per listed link, then joined per firm by slicing the sorted rows: no per-group Python.
         items = [
-            json.dumps({"other": o, "score": round(float(sc), 4), "signals": sg}, ensure_ascii=False)
-            for o, sc, sg in zip(head["other"], head["score"], head["signals"], strict=True)
+            json.dumps({"other": o, "score": round(float(sc), 4), "signals": signal_text[k]}, ensure_ascii=False)
+            for o, sc, k in zip(head["other"], head["score"], head["link"], strict=True)
         ]
         ent = head["entity_id"].to_numpy(dtype=object)
         starts = np.flatnonzero(np.r_[True, ent[1:] != ent[:-1]])
@@ -1026,19 +1031,23 @@ def _flags(links: pd.DataFrame, transactions: pd.DataFrame, *, top: int = 5) -> 
             ],
             dtype=object,
         )
-        reason = (
-            "suspected links to " + per["n"].astype(str) + " firm(s), strongest "
-            + firsts["other"].reindex(per.index) + " (score " + per["best"].map("{:.2f}".format) + "): "
-            + firsts["reasons"].reindex(per.index)
-        )  # fmt: skip
-        reason = reason.where(~per["medium"], reason + " [a link ≥ 0.90 not explained by a common controller]")
+        del items
+        strongest = links["reasons"].iloc[firsts["link"].to_numpy()].astype(str).to_numpy(dtype=object)
+        suffix = np.where(per["medium"].to_numpy(), " [a link ≥ 0.90 not explained by a common controller]", "")
+        reason = [
+            f"suspected links to {int(k)} firm(s), strongest {o} (score {b:.2f}): {r}{x}"
+            for k, o, b, r, x in zip(
+                per["n"].to_numpy(), firsts["other"].to_numpy(dtype=object), per["best"].to_numpy(), strongest,
+                suffix, strict=True,
+            )
+        ]  # fmt: skip
         parts.append(
             pd.DataFrame(
                 {
                     "entity_id": per.index.to_numpy(dtype=object),
                     "flag": "suspected_link",
                     "severity": np.where(per["medium"].to_numpy(), "medium", "low").astype(object),
-                    "reason": reason.to_numpy(dtype=object),
+                    "reason": np.array(reason, dtype=object),
                     "evidence": evidence,
                 }
             )
