@@ -128,7 +128,7 @@ def severity_at_least(severity: str) -> list[str]:
     return list(SEVERITIES[: SEVERITIES.index(severity) + 1])
 
 
-def risk_scores(flags: pd.DataFrame, config: Config | None = None, *, reason_chars: int = 300) -> pd.DataFrame:
+def risk_scores(flags: pd.DataFrame, config: Config | None = None, *, reason_chars: int = 120) -> pd.DataFrame:
     """One row per flagged entity: ``risk_score`` = 1 − Π(1 − w) over its distinct (flag, severity) pairs, with
     w from ``risk_weight_<severity>``; the worst severity; the flag codes; and the reason of its worst flag
     (cut at ``reason_chars``; every reason is in flags.csv).
