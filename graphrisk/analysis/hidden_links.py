@@ -985,14 +985,15 @@ def hidden_links(
 
 
 def _flags(links: pd.DataFrame, transactions: pd.DataFrame, *, top: int = 5) -> pd.DataFrame:
-    """One ``suspected_link`` flag per firm with suspected links (the strongest listed, up to ``top`` in the
-    evidence), and one flag per undisclosed related transaction; built from columns because a million-firm
-    portfolio has millions of links.
+    """One ``suspected_link`` flag per firm with a hidden strong link (its strongest link in the reason, up to
+    ``top`` links in the evidence), and one flag per undisclosed related transaction; built from columns because a
+    million-firm portfolio has millions of links.
 
-    A firm's flag is medium when one of its links scores ≥ 0.9 *without* a known common controller: that tie is
-    hidden from the ownership records. A link that a shared actual controller explains is already visible, so a
-    firm whose links are all of that kind, or weaker, gets a low flag. A guarantee or trade across a link is the
-    high flag (``undisclosed_related_*``)."""
+    A firm is flagged (medium) when one of its links scores ≥ 0.9 *without* a known common controller: that tie
+    is hidden from the ownership records. A link that a shared actual controller explains is already visible, and
+    a weaker one is evidence to read, not an alert: those firms get no flag, and their links stay in
+    suspected_links.csv and suspected_groups.csv. A guarantee or trade across a link is the high flag
+    (``undisclosed_related_*``)."""
     parts = []
     if not links.empty:
         score = links["score"].astype("float64").to_numpy()
@@ -1013,7 +1014,12 @@ def _flags(links: pd.DataFrame, transactions: pd.DataFrame, *, top: int = 5) -> 
         ).sort_values(["entity_id", "score", "other"], ascending=[True, False, True], kind="stable")
         g = long.groupby("entity_id", sort=True)
         per = pd.DataFrame({"n": g.size(), "best": g["score"].max(), "medium": g["strong_hidden"].any()})
-        head = long[g.cumcount().to_numpy() < top]
+        # Only firms with a strong link no common controller explains are flagged; every link stays listed in
+        # suspected_links.csv. A per-firm flag for the rest drowned the report (910k flags at 1M, mostly low).
+        per = per[per["medium"]]
+    if not links.empty and len(per):
+        long = long[long["entity_id"].isin(per.index)]
+        head = long[long.groupby("entity_id", sort=True).cumcount().to_numpy() < top]
         firsts = long.drop_duplicates("entity_id").set_index("entity_id").reindex(per.index)
         signal_text = signals.to_numpy(dtype=object)
         # One JSON object per listed link, then joined per firm by slicing the sorted rows: no per-group Python.
@@ -1046,7 +1052,7 @@ def _flags(links: pd.DataFrame, transactions: pd.DataFrame, *, top: int = 5) -> 
                 {
                     "entity_id": per.index.to_numpy(dtype=object),
                     "flag": "suspected_link",
-                    "severity": np.where(per["medium"].to_numpy(), "medium", "low").astype(object),
+                    "severity": "medium",
                     "reason": np.array(reason, dtype=object),
                     "evidence": evidence,
                 }
