@@ -9,8 +9,10 @@ fail (CI must never pass by skipping them). Start the development server with::
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -47,3 +49,39 @@ def neo4j_empty_store(neo4j_store: Neo4jStore) -> Neo4jStore:
     """The session's store, cleared of all data (constraints stay), so every test starts from nothing."""
     neo4j_store.clear()
     return neo4j_store
+
+
+# ---------------------------------------------------------------------------------------------- browser
+# One Chromium for the whole session: two session fixtures would start two Playwright loops in one thread.
+
+CHROMIUM = os.environ.get("GRAPHRISK_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+INSTALL_HINT = (
+    "Fix: `sudo apt-get install -y chromium fonts-noto-cjk` and `python3 -m pip install playwright` "
+    "(scripts/test.sh does both; do not run `playwright install`: the tests drive Debian's chromium), or set "
+    "GRAPHRISK_CHROMIUM to a Chromium binary."
+)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        pytest.fail(f"Chromium not found at {CHROMIUM}: the browser tests need it. {INSTALL_HINT}", pytrace=False)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail(f"the Python package playwright is not installed. {INSTALL_HINT}", pytrace=False)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()

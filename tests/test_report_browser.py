@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from test_views import assert_offline
-from test_views_browser import WATCH, browser  # noqa: F401  (the session's Chromium)
+from test_views_browser import WATCH
 
 from graphrisk.cli.main import main
 
@@ -30,7 +30,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def opened(browser: Any, report: Path) -> Iterator[tuple[Any, list[str], list[str]]]:  # noqa: F811
+def opened(browser: Any, report: Path) -> Iterator[tuple[Any, list[str], list[str]]]:
     context = browser.new_context(viewport={"width": 1300, "height": 1000}, offline=True)
     outside: list[str] = []
     errors: list[str] = []

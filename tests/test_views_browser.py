@@ -10,9 +10,7 @@ A missing browser or Playwright is a failure with the fix, never a skip (CI inst
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,21 +23,6 @@ from graphrisk.cli.main import main
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("GRAPHRISK_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-INSTALL_HINT = (
-    "Fix: `sudo apt-get install -y chromium fonts-noto-cjk` and `python3 -m pip install playwright` "
-    "(scripts/test.sh does both; do not run `playwright install`: the tests drive Debian's chromium), or set "
-    "GRAPHRISK_CHROMIUM to a Chromium binary."
-)
 # Records CSP violations before any page script runs (Playwright's init scripts are not subject to the CSP).
 WATCH = """
 window.__csp = [];
@@ -47,22 +30,6 @@ document.addEventListener('securitypolicyviolation', function (e) {
   window.__csp.push(e.violatedDirective + ' ' + e.blockedURI);
 });
 """
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        pytest.fail(f"Chromium not found at {CHROMIUM}: the browser tests need it. {INSTALL_HINT}", pytrace=False)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail(f"the Python package playwright is not installed. {INSTALL_HINT}", pytrace=False)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")
