@@ -472,13 +472,18 @@ def joint_guarantees(net: GuaranteeNetwork) -> list[GuaranteePattern]:
         m = sp.coo_array((np.ones(mutual.nnz), (mutual.row, mutual.col)), shape=(net.n, net.n)).tocsr()
         n_comp, labels = csgraph.connected_components(m, directed=False)
         sizes = np.bincount(labels, minlength=n_comp)
-        for comp in np.flatnonzero(sizes >= 3):
+        # Mutual pairs grouped by component once: scanning every pair for every component is quadratic.
+        edge_comp = labels[mutual.row]
+        keep = sizes[edge_comp] >= 3
+        rows, cols, edge_comp = mutual.row[keep], mutual.col[keep], edge_comp[keep]
+        order = np.argsort(edge_comp, kind="stable")
+        rows, cols, edge_comp = rows[order], cols[order], edge_comp[order]
+        bounds = np.flatnonzero(np.diff(edge_comp)) + 1
+        for part_r, part_c in zip(np.split(rows, bounds), np.split(cols, bounds), strict=True):
+            if not len(part_r):
+                continue
             sub = nx.Graph()
-            sub.add_edges_from(
-                (int(i), int(j))
-                for i, j in zip(mutual.row.tolist(), mutual.col.tolist(), strict=True)
-                if labels[i] == comp
-            )
+            sub.add_edges_from(zip(part_r.tolist(), part_c.tolist(), strict=True))
             for clique in sorted(sorted(c) for c in nx.find_cliques(sub) if len(c) >= 3):
                 idx = np.array(clique)
                 amount = float(net.amounts[idx][:, idx].sum())
