@@ -10,7 +10,6 @@ import itertools
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,6 @@ from graphrisk.analysis.ownership import actual_controllers
 from graphrisk.cli.main import main
 from graphrisk.engines.spark.session import SparkEngineError, jar_paths
 from graphrisk.graph import EnterpriseGraph
-from loaders import load_tables
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -38,58 +36,6 @@ DAY = date(2026, 6, 30)
 
 def sets(frame: pd.DataFrame, key: str, member: str) -> set[frozenset[str]]:
     return {frozenset(v) for v in frame.groupby(key)[member].apply(list)}
-
-
-# ------------------------------------------------------------------------------------------------ fixtures
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[SparkSession]:
-    from graphrisk.engines.spark import session
-
-    try:
-        s = session("local[2]", "graphrisk-tests")
-    except SparkEngineError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="session")
-def portfolio(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("spark") / "p10k"
-    result = CliRunner().invoke(main, ["generate", str(out), "--enterprises", "10000", "--seed", "0"])
-    assert result.exit_code == 0, result.output
-    return out
-
-
-@pytest.fixture(scope="session")
-def graph(portfolio: Path) -> EnterpriseGraph:
-    tables = load_tables(portfolio, pseudonym_key=b"spark-parity")
-    # Validation is not ported: parity holds on data the embedded loader accepts whole.
-    assert len(tables.rejects) == 0
-    return EnterpriseGraph(tables)
-
-
-@pytest.fixture(scope="session")
-def tables(spark: SparkSession, portfolio: Path) -> dict[str, DataFrame]:
-    from graphrisk.engines.spark.io import read_tables
-
-    return {name: frame.cache() for name, frame in read_tables(spark, portfolio).items()}
-
-
-@pytest.fixture(scope="session")
-def active(tables: dict[str, DataFrame]) -> DataFrame:
-    from graphrisk.engines.spark import steps
-
-    return steps.active_guarantees(tables, DAY).cache()
-
-
-@pytest.fixture(scope="session")
-def components(active: DataFrame) -> DataFrame:
-    from graphrisk.engines.spark import steps
-
-    return steps.guarantee_components(active).cache()
 
 
 # ------------------------------------------------------------------------------------------------ set-up
