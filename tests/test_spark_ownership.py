@@ -161,15 +161,20 @@ def test_ownership_edges_parity(graph: EnterpriseGraph, tables: dict[str, DataFr
 
 
 def test_ultimate_shares_parity(graph: EnterpriseGraph, tables: dict[str, DataFrame]) -> None:
+    """The embedded sum stops each cross-holding's geometric series at terms below 1e-12; Spark solves each
+    cross-holding exactly. Documented tolerance: the same pairs above 1e-10, values within 1e-9 relative plus
+    1e-10 absolute (the tail the embedded sum leaves out)."""
     from graphrisk.engines.spark import ownership as so
 
     ids = graph.node_ids
     coo = emb.ultimate_shares(graph).tocoo()
     want = pd.Series(coo.data, index=pd.MultiIndex.from_arrays([ids[coo.row], ids[coo.col]]))
     got = so.ultimate_shares(tables).toPandas().set_index(["holder_id", "company_id"])["share"]
-    assert len(want) > 10_000 and set(got.index) == set(want.index)
-    rel = ((got.reindex(want.index) - want).abs() / want.abs()).max()
-    assert float(rel) <= 1e-9
+    assert len(want) > 10_000
+    assert set(got[got > 1e-10].index) <= set(want.index) and set(want[want > 1e-10].index) <= set(got.index)
+    both = want.index.intersection(got.index)
+    diff = (got.reindex(both) - want.reindex(both)).abs()
+    assert bool((diff <= 1e-9 * want.reindex(both).abs() + 1e-10).all()), float(diff.max())
 
 
 def test_controllers_parity(spark_ownership: dict[str, Any], embedded_ownership: Any) -> None:
