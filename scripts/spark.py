@@ -16,8 +16,8 @@ the development machines and CI reach), reusing ``~/.m2``:
 * ``org.neo4j:neo4j-connector-apache-spark_2.12:5.0.3_for_spark_3`` — the Neo4j Connector for Apache Spark
   (required). Neo4j's compatibility table names 5.4.x for Spark 3.4/3.5, but the repository reachable here
   serves only up to 5.0.3 of the ``_for_spark_3`` line (probed 2026-11-27: 5.3.x and 5.4.x answer 404). The
-  connector uses the DataSource V2 API, which Spark 3.5 still provides; reading and writing through it are the
-  next milestone and will show whether 5.0.3 is enough or the pin must move.
+  connector uses the DataSource V2 API, which Spark 3.5 still provides; reading (``labels``, ``relationship``,
+  ``query``) and query-mode writing work against Neo4j 5.26 (tests/test_spark_neo4j.py).
 * ``io.graphframes:graphframes-spark3_2.12`` — GraphFrames (optional). Probed 0.9.3, 0.10.0, 0.10.1, 0.11.0,
   0.12.1 and 0.9.0-spark3.5: none is served by the reachable repository (404), and the older
   ``graphframes:graphframes`` lives on the Spark Packages repository, which is not reachable either. The engine
