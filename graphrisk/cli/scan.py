@@ -162,9 +162,16 @@ def scan(
     3 flags at the --fail-on severity.
     """
     if engine == "spark":  # imported here: the embedded scan must not need pyspark
-        from graphrisk.engines.spark.scan import run_cli
+        from graphrisk.engines.spark.scan import Neo4jTarget, run_cli
 
-        sys.exit(run_cli(data_dir, out_dir, master=spark_master, as_of=as_of))
+        if load_first or since is not None:
+            raise click.UsageError("--load and --since are not available with --engine spark yet.")
+        target = None
+        if neo4j_uri is not None:
+            from graphrisk.cli.neo4j_options import _password
+
+            target = Neo4jTarget(neo4j_uri, neo4j_user or "neo4j", _password(neo4j_uri), database or None)
+        sys.exit(run_cli(data_dir, out_dir, master=spark_master, as_of=as_of, neo4j=target, fail_on=fail_on))
     log = _Log(log_format)
     try:
         code = _scan(data_dir, out_dir, neo4j_uri, neo4j_user, database, load_first, strict, as_of, fail_on, since, log)

@@ -7,9 +7,12 @@ every step with where it ran, its rows and seconds, and the embedded analyses th
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +27,7 @@ from graphrisk.errors import GraphriskError
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-__all__ = ["NOT_PORTED", "run", "run_cli"]
+__all__ = ["NOT_PORTED", "Neo4jTarget", "run", "run_cli"]
 
 # Embedded analyses and steps with no Spark counterpart yet (issue 9, later milestones).
 NOT_PORTED: tuple[str, ...] = (
@@ -36,28 +39,41 @@ NOT_PORTED: tuple[str, ...] = (
     "contagion: linear DebtRank, cascades, network PD, systemic importance, Monte Carlo, stress scenarios",
     "clusters (community detection), structure, data quality",
     "flags.csv, risk_scores.csv, report.html",
-    "Neo4j read and write-back through the Neo4j Connector for Apache Spark",
+    "Neo4j write-back of results other than the counterparty groups (patterns, contagion, risk scores)",
 )
 
 
-def _csv(frame: DataFrame, path: Path) -> int:
-    """Collect a small table to the driver and write it as one CSV file, sorted so reruns are identical."""
+# Tables with more rows than this are written as Parquet folders instead of one CSV file collected on the driver.
+CSV_MAX_ROWS = int(os.environ.get("GRAPHRISK_SPARK_CSV_MAX_ROWS", "2000000"))
+
+
+def _table(frame: DataFrame, path: Path, *, ordered: bool = False) -> tuple[int, str]:
+    """A result table as one CSV file (UTF-8 with BOM, like the embedded scan) when it is small enough to collect,
+    else as a Parquet folder of the same name. Unordered tables are sorted on every column so reruns are identical;
+    ``ordered`` tables (flags, scores) keep the order of their plan."""
+    rows = int(frame.count())
+    if rows > CSV_MAX_ROWS:
+        target = path.with_suffix(".parquet")
+        frame.write.mode("overwrite").parquet(str(target))
+        return rows, target.name
     pdf = frame.toPandas()
-    pdf = pdf.sort_values(list(pdf.columns)).reset_index(drop=True)
+    if not ordered:
+        pdf = pdf.sort_values(list(pdf.columns)).reset_index(drop=True)
     pdf.to_csv(path, index=False, encoding="utf-8-sig")
-    return len(pdf)
+    return len(pdf), path.name
 
 
-def _csv_ordered(frame: DataFrame, path: Path) -> int:
-    """Collect a table already in its final order (flags, scores) and write it as one CSV file."""
-    pdf = frame.toPandas()
-    pdf.to_csv(path, index=False, encoding="utf-8-sig")
-    return len(pdf)
+def _csv(frame: DataFrame, path: Path) -> tuple[int, str]:
+    return _table(frame, path)
 
 
-def _parquet(frame: DataFrame, path: Path) -> int:
+def _csv_ordered(frame: DataFrame, path: Path) -> tuple[int, str]:
+    return _table(frame, path, ordered=True)
+
+
+def _parquet(frame: DataFrame, path: Path) -> tuple[int, str]:
     frame.write.mode("overwrite").parquet(str(path))
-    return int(frame.sparkSession.read.parquet(str(path)).count())
+    return int(frame.sparkSession.read.parquet(str(path)).count()), path.name
 
 
 def _numbered_groups(groups: DataFrame) -> DataFrame:
@@ -83,9 +99,12 @@ def run(
     as_of: date | None = None,
     config: Config | None = None,
     progress: Any = None,
+    neo4j: Neo4jTarget | None = None,
 ) -> dict[str, Any]:
     """Run the ported steps on ``data_dir`` and write their tables and ``summary.json`` into ``out_dir``.
 
+    With ``neo4j`` the tables are read from that server through the Neo4j Connector for Apache Spark (``data_dir``
+    still gives ``graphrisk.toml``) and the results that have a Spark write-back go back to it with the run id.
     Returns the summary. ``progress`` (a callable taking one line of text) hears each step as it ends.
     """
     say = progress or (lambda _line: None)
@@ -95,13 +114,29 @@ def run(
     out_dir.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
     spark = session(master=master)
-    tables = read_tables(spark, Path(data_dir))
+    parameters = {
+        "data_dir": str(data_dir),
+        "as_of": day.isoformat(),
+        "engine": "spark",
+        "source": "neo4j" if neo4j else "files",
+        "thresholds": {r["name"]: r["value"] for r in cfg.effective()},
+    }
+    # The embedded scan's recipe: the same parameters and version give the same run id, so a rerun replaces its data.
+    run_id = hashlib.sha256(json.dumps([__version__, parameters], sort_keys=True, default=str).encode()).hexdigest()[
+        :12
+    ]
+    if neo4j is not None:
+        from graphrisk.engines.spark.neo4j_io import read_tables_from_neo4j
+
+        tables = read_tables_from_neo4j(spark, neo4j.uri, neo4j.user, neo4j.password, neo4j.database)
+    else:
+        tables = read_tables(spark, Path(data_dir))
     steps: dict[str, dict[str, Any]] = {}
 
     def step(name: str, where: str, file: str, write: Any, make: Any) -> None:
         # ``make`` builds the frame inside the timing: DebtRank iterates eagerly, the others are lazy plans.
         t0 = time.perf_counter()
-        rows = write(make(), out_dir / file)
+        rows, file = write(make(), out_dir / file)
         steps[name] = {"where": where, "file": file, "rows": rows, "seconds": round(time.perf_counter() - t0, 3)}
         say(f"{name}: {rows:,} rows → {file} ({steps[name]['seconds']:.1f} s, {where})")
 
@@ -160,7 +195,7 @@ def run(
     ).cache()
     step("group_ties", "distributed", "group_ties.parquet", _parquet, lambda: ties)
     step("counterparty_groups", "distributed; written from the driver", "counterparty_groups.csv", _csv,
-         lambda: _numbered_groups(S.counterparty_groups(tables, ties)))  # fmt: skip
+         lambda: keep("groups", _numbered_groups(S.counterparty_groups(tables, ties))))  # fmt: skip
     step("contact_pairs", "distributed (pandas UDF on executors)", "contact_pairs.csv", _csv,
          lambda: S.contact_pairs(tables, cfg))  # fmt: skip
 
@@ -187,14 +222,28 @@ def run(
     from graphrisk.engines.spark.flags import ordered_flags, risk_scores, union_flags
 
     flags = union_flags(flag_parts)
+    by_severity: dict[str, int] = {}
     if flags is not None:
         flags = keep("flags", flags)
         step("flags", "distributed; sorted and written from the driver", "flags.csv", _csv_ordered,
              lambda: ordered_flags(flags))  # fmt: skip
         step("risk_scores", "distributed (group-by per entity)", "risk_scores.csv", _csv_ordered,
              lambda: risk_scores(flags, cfg).orderBy(F.col("risk_score").desc(), F.col("entity_id")))  # fmt: skip
+        by_severity = {str(r["severity"]): int(r["count"]) for r in flags.groupBy("severity").count().collect()}
+    written_back: dict[str, int] = {}
+    if neo4j is not None:
+        from graphrisk.engines.spark.neo4j_io import write_back
+
+        t0 = time.perf_counter()
+        written_back = write_back({"counterparty_groups": held["groups"]}, neo4j.uri, neo4j.user, neo4j.password,
+                                  run_id, database=neo4j.database)  # fmt: skip
+        say(f"neo4j write-back: {written_back} ({time.perf_counter() - t0:.1f} s, connector tasks on the executors)")
     summary = {
         "engine": "spark",
+        "run_id": run_id,
+        "parameters": parameters,
+        "neo4j_writeback": written_back,
+        "flags_by_severity": by_severity,
         "version": __version__,
         "spark_version": spark.version,
         "master": master,
@@ -209,14 +258,40 @@ def run(
     return summary
 
 
-def run_cli(data_dir: Path, out_dir: Path, *, master: str | None, as_of: datetime | date | None) -> int:
-    """The ``--engine spark`` branch of ``graphrisk scan``: progress on stderr, exit code 0 or 1."""
+@dataclass(frozen=True)
+class Neo4jTarget:
+    """Where the Spark engine reads the graph and writes results back (the password is never printed)."""
+
+    uri: str
+    user: str
+    password: str = field(repr=False)
+    database: str | None = None
+
+
+def run_cli(
+    data_dir: Path,
+    out_dir: Path,
+    *,
+    master: str | None,
+    as_of: datetime | date | None,
+    neo4j: Neo4jTarget | None = None,
+    fail_on: str | None = None,
+) -> int:
+    """The ``--engine spark`` branch of ``graphrisk scan``: progress on stderr; exit 0, 1 (an error) or 3 (flags
+    at the ``fail_on`` severity or worse, as the embedded scan)."""
     day = as_of.date() if isinstance(as_of, datetime) else as_of
     try:
-        run(data_dir, out_dir, master=master or "local[2]", as_of=day,
-            progress=lambda line: print(line, file=sys.stderr, flush=True))  # fmt: skip
+        summary = run(data_dir, out_dir, master=master or "local[2]", as_of=day, neo4j=neo4j,
+                      progress=lambda line: print(line, file=sys.stderr, flush=True))  # fmt: skip
     except (SparkEngineError, GraphriskError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
-    print(f"spark engine: wrote {out_dir} (milestone 1 steps; see summary.json for what is not ported)")
+    print(f"spark engine: wrote {out_dir} (see summary.json for what ran where and what is not ported)")
+    if fail_on:
+        from graphrisk.scan import severity_at_least
+
+        hits = sum(n for s, n in summary["flags_by_severity"].items() if s in severity_at_least(fail_on))
+        if hits:
+            print(f"--fail-on {fail_on}: {hits:,} flag(s) at {fail_on} or worse", file=sys.stderr)
+            return 3
     return 0

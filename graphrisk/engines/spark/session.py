@@ -85,6 +85,10 @@ def session(
     require_pyspark()
     from pyspark.sql import SparkSession
 
+    # Sizing without code changes (bench/spark.py, a larger machine): the environment overrides the defaults.
+    driver_memory = os.environ.get("GRAPHRISK_SPARK_DRIVER_MEMORY", driver_memory)
+    shuffle_partitions = int(os.environ.get("GRAPHRISK_SPARK_SHUFFLE_PARTITIONS", shuffle_partitions))
+
     jars = jar_paths()
     # Executors run our pandas UDFs: in local mode they must use this interpreter (with graphrisk installed).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
