@@ -7,7 +7,6 @@ A missing pyspark or jar fails with the fix (``bash scripts/test.sh`` installs b
 from __future__ import annotations
 
 import itertools
-import json
 import subprocess
 import sys
 from datetime import date
@@ -17,12 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
 from graphrisk.analysis import contagion, groups, hidden_links
 from graphrisk.analysis.guarantees import guarantee_circles, guarantee_network, mutual_guarantees
 from graphrisk.analysis.ownership import actual_controllers
-from graphrisk.cli.main import main
 from graphrisk.engines.spark.session import SparkEngineError, jar_paths
 from graphrisk.graph import EnterpriseGraph
 
@@ -170,23 +167,3 @@ def test_impact_and_debtrank_parity(graph: EnterpriseGraph, tables: dict[str, An
     hit = steps.debtrank_single_hit(edges, [seed]).toPandas().set_index("id")
     assert len(want) > 100 and set(hit.index) == set(want.index)
     assert float((hit["distress"].reindex(want.index) - want["distress"]).abs().max()) <= 1e-9
-
-
-# ------------------------------------------------------------------------------------------------ scan
-
-
-def test_scan_engine_spark_writes_the_tables(spark: SparkSession, portfolio: Path, tmp_path: Path) -> None:
-    out = tmp_path / "report"
-    result = CliRunner().invoke(
-        main, ["scan", str(portfolio), "--engine", "spark", "--as-of", DAY.isoformat(), "--out", str(out)]
-    )
-    assert result.exit_code == 0, result.output
-    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert summary["engine"] == "spark" and summary["not_ported"]
-    for name, info in summary["steps"].items():
-        assert (out / info["file"]).exists(), name
-    assert set(summary["steps"]) >= {"guarantee_circles", "mutual_guarantees", "counterparty_groups", "contact_pairs"}
-    mutual = pd.read_csv(out / "mutual_guarantees.csv", encoding="utf-8-sig")
-    assert list(mutual.columns) == ["a_id", "b_id", "amount_ab", "amount_ba", "guaranteed_amount"]
-    grp = pd.read_csv(out / "counterparty_groups.csv", encoding="utf-8-sig")
-    assert grp["group_id"].str.match(r"^CG-\d{6}$").all()

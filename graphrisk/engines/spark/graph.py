@@ -63,19 +63,24 @@ def _small_star(e: DataFrame) -> DataFrame:
     return moved.unionByName(low.select("u", F.col("m").alias("v"))).distinct()
 
 
-def connected_components(edges: DataFrame, vertices: DataFrame | None = None) -> DataFrame:
+def connected_components(
+    edges: DataFrame, vertices: DataFrame | None = None, *, stats: dict[str, list[int]] | None = None
+) -> DataFrame:
     """``id, component`` for every endpoint of ``edges`` (columns ``src``, ``dst``, direction ignored) and every
     row of ``vertices`` (column ``id``; an isolated vertex is its own component). ``component`` is the smallest id
-    of the component."""
+    of the component. ``stats["rounds"]`` (when given) gets the number of large-star/small-star rounds: the
+    figure that grows with the data (O(log² n)) and that the sizing note quotes."""
     from pyspark.sql import functions as F
 
     e = _oriented(edges).localCheckpoint()
-    for _ in range(_MAX_ROUNDS):
+    for n_round in range(_MAX_ROUNDS):
         e = _small_star(_large_star(e)).localCheckpoint()
         # Converged when the edges are stars around their roots: one parent per node and no parent has a parent.
         many = e.groupBy("u").count().where(F.col("count") > 1).limit(1).count()
         nested = e.select(F.col("v").alias("u")).distinct().join(e.select("u").distinct(), "u").limit(1).count()
         if many == 0 and nested == 0:
+            if stats is not None:
+                stats.setdefault("rounds", []).append(n_round + 1)
             break
     else:  # pragma: no cover - the algorithm converges in O(log² n) rounds
         raise RuntimeError(f"connected components did not converge in {_MAX_ROUNDS} rounds")

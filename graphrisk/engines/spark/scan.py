@@ -152,6 +152,11 @@ def run(
     step("guarantee_components", "distributed", "guarantee_components.parquet", _parquet,
          lambda: keep("components", S.guarantee_components(active)))  # fmt: skip
     components = held["components"]
+    from pyspark.sql import functions as F
+
+    # The size of the largest weak component bounds every per-component task (docs/spark-sizing.md).
+    largest_row = components.agg(F.max("firms")).first()
+    largest_component = int(largest_row[0] or 0) if largest_row is not None else 0
     circles = S.guarantee_circles(components, min_size=3)
     step(
         "guarantee_circles",
@@ -167,15 +172,23 @@ def run(
 
     from graphrisk.engines.spark import ownership as O
 
-    state = O.control(tables, control_share=th("control_share"))
+    control_state: list[O.ControlState] = []
+
+    def closure() -> DataFrame:
+        # The control rounds run inside the step's timing; the controllers reuse their fixed point.
+        control_state.append(O.control(tables, control_share=th("control_share")))
+        return O.control_closure(control_state[0])
+
+    step("control", "distributed (chain walks by joins, rounds to a fixed point)", "control.csv", _csv, closure)
     controllers = keep(
         "controllers",
         O.actual_controllers(
-            tables, state, relative_share=th("relative_control_share"), relative_lead=th("relative_control_lead")
+            tables,
+            control_state[0],
+            relative_share=th("relative_control_share"),
+            relative_lead=th("relative_control_lead"),
         ),
     )
-    step("control", "distributed (chain walks by joins, rounds to a fixed point)", "control.csv", _csv,
-         lambda: O.control_closure(state))  # fmt: skip
     step("controllers", "distributed", "controllers.csv", _csv, lambda: controllers)
     step("groups_corporate", "distributed", "groups_corporate.csv", _csv, lambda: O.corporate_groups(controllers))
     step("cross_holdings", "one executor task per cross-holding", "cross_holdings.csv", _csv,
@@ -207,7 +220,6 @@ def run(
         substitution_cost=th("contagion_substitution_cost"),
     ).cache()
     step("impact_edges", "distributed", "impact_edges.parquet", _parquet, lambda: impact)
-    from pyspark.sql import functions as F
 
     # One scenario for milestone 1: the borrower with the largest EAD defaults (the embedded systemic-importance
     # ranking starts from the same candidates).
@@ -244,6 +256,9 @@ def run(
         "parameters": parameters,
         "neo4j_writeback": written_back,
         "flags_by_severity": by_severity,
+        "largest_guarantee_component": largest_component,
+        # The embedded analyses whose flags this engine raises in full (the others are in not_ported).
+        "analyses": [name for name, _ in flag_parts],
         "version": __version__,
         "spark_version": spark.version,
         "master": master,
