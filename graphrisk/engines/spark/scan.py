@@ -34,11 +34,10 @@ NOT_PORTED: tuple[str, ...] = (
     "validation rules and rejects.csv (input is read and typed, not validated)",
     "ownership: beneficial owners (the cn-2024 profile)",
     "counterparty groups: large-exposure limits, breaches and screening",
-    "guarantees: joint, revolving cycles, chains, stars, circle and firm measures, flags",
     "hidden links: address, domain, officer, shareholder, controller and name signals; scores and groups",
     "contagion: linear DebtRank, cascades, network PD, systemic importance, Monte Carlo, stress scenarios",
     "clusters (community detection), structure, data quality",
-    "flags.csv, risk_scores.csv, report.html",
+    "report.html (the Spark engine writes tables, flags and scores; no HTML report yet)",
     "Neo4j write-back of results other than the counterparty groups (patterns, contagion, risk scores)",
 )
 
@@ -197,6 +196,23 @@ def run(
         ("ownership",
          O.ownership_flags(tables, controllers, held["cross"], many_borrowers=int(th("controller_many_borrowers"))))
     )  # fmt: skip
+
+    from graphrisk.engines.spark.guarantees import guarantee_analysis
+
+    guarantee_tables: dict[str, DataFrame] = {}
+
+    def patterns() -> DataFrame:
+        # Every table of the guarantee analysis comes from one pass (batches of whole weak components on the
+        # executors); the first step builds it inside its timing.
+        out = guarantee_analysis(tables, day, cfg, controllers, components=components)
+        guarantee_tables.update({name: keep(f"g_{name}", frame) for name, frame in out.items()})
+        return guarantee_tables["guarantee_patterns"]
+
+    where = "embedded functions per batch of whole weak components, on the executors"
+    step("guarantee_patterns", where, "guarantee_patterns.csv", _csv, patterns)
+    step("guarantee_circles_table", where, "guarantee_circles.csv", _csv, lambda: guarantee_tables["guarantee_circles"])
+    step("guarantors", where, "guarantors.csv", _csv, lambda: guarantee_tables["guarantors"])
+    flag_parts.append(("guarantees", guarantee_tables["flags"]))
 
     ties = S.group_ties(
         tables,
