@@ -56,7 +56,15 @@ def run(size: int, master: str) -> dict[str, object]:
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "graphrisk", "scan", str(data), "--engine", "spark", "--spark-master", master,
            "--out", str(out), "--as-of", str(AS_OF)]  # fmt: skip
-    done = subprocess.run(cmd, env=env, stderr=subprocess.PIPE, text=True, check=False)
+    # The scan's step lines pass through to stderr as they come (a 1M run takes a while); the tail is kept for errors.
+    tail: list[str] = []
+    with subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True) as child:
+        assert child.stderr is not None
+        for line in child.stderr:
+            if " WARN " not in line:
+                say(line.rstrip())
+            tail = [*tail[-80:], line]
+    done = subprocess.CompletedProcess(cmd, child.returncode, stderr="".join(tail))
     wall = time.perf_counter() - t0
     # ru_maxrss of children is the largest child so far (the JVM is a grandchild: counted when it is reaped).
     rss = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024**2
