@@ -76,9 +76,10 @@ def connected_components(
     for n_round in range(_MAX_ROUNDS):
         e = _small_star(_large_star(e)).localCheckpoint()
         # Converged when the edges are stars around their roots: one parent per node and no parent has a parent.
-        many = e.groupBy("u").count().where(F.col("count") > 1).limit(1).count()
-        nested = e.select(F.col("v").alias("u")).distinct().join(e.select("u").distinct(), "u").limit(1).count()
-        if many == 0 and nested == 0:
+        # Both tests in one job: a round costs its checkpoint and this one count.
+        many = e.groupBy("u").count().where(F.col("count") > 1).select("u")
+        nested = e.select(F.col("v").alias("u")).distinct().join(e.select("u").distinct(), "u")
+        if many.unionByName(nested).limit(1).count() == 0:
             if stats is not None:
                 stats.setdefault("rounds", []).append(n_round + 1)
             break
