@@ -32,7 +32,7 @@ DAY = "2026-06-30"
 @pytest.fixture(scope="module")
 def spark_report(spark: SparkSession, portfolio: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("spark-scan") / "report"
-    result = CliRunner().invoke(
+    result = CliRunner(env={"GRAPHRISK_PSEUDONYM_KEY": "spark-parity"}).invoke(
         main, ["scan", str(portfolio), "--engine", "spark", "--as-of", DAY, "--out", str(out), "--fail-on", "high"]
     )
     # Exit 3: the synthetic portfolio raises high flags, and --fail-on high says so (0 would mean none).
@@ -61,6 +61,12 @@ def test_summary_names_every_step_and_file(spark_report: Path, summary: dict[str
         assert info["where"] and info["seconds"] >= 0
     assert set(summary["steps"]) >= {"guarantee_circles", "mutual_guarantees", "counterparty_groups", "controllers",
                                      "control", "flags", "risk_scores"}  # fmt: skip
+    # Validation ran: every row is accounted for (rows in = loaded + rejected), and the 10k portfolio is clean.
+    for name, stats in summary["data_quality"]["tables"].items():
+        assert stats["rows"] == stats["accepted"] + stats["rejected"], name
+        assert stats["loaded"] == stats["accepted"] - stats["duplicates_merged"], name
+    assert summary["data_quality"]["tables"]["enterprises"]["accepted"] == 10_000
+    assert (spark_report / "rejects.csv").exists()
     mutual = pd.read_csv(spark_report / "mutual_guarantees.csv", encoding="utf-8-sig")
     assert list(mutual.columns) == ["a_id", "b_id", "amount_ab", "amount_ba", "guaranteed_amount"]
     grp = pd.read_csv(spark_report / "counterparty_groups.csv", encoding="utf-8-sig")

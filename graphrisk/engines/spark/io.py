@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,12 +39,15 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 __all__ = [
+    "WHITESPACE",
     "WHITESPACE_CLASS",
     "RawCells",
     "find_table_path",
+    "line_stats",
     "numbered_records",
     "quote_patterns",
     "quote_states",
+    "read_all_cells",
     "read_cells",
     "read_table",
     "read_tables",
@@ -342,7 +345,57 @@ def _record_numberer(plan: dict[int, tuple[int, bool, int]]) -> Any:
     return number
 
 
-def numbered_records(spark: SparkSession, path: Path, delimiter: str = ",") -> DataFrame:
+def _numbered_lines(spark: SparkSession, path: Path, delimiter: str) -> DataFrame:
+    """A text file's lines with their partition, the id Spark gives each row, the byte offset of their block and
+    the quote flags of :func:`quote_patterns`. Built the same way wherever it is used, so that the partitions of
+    the counting job and of the numbering are the same."""
+    from pyspark.sql import functions as F
+
+    if len(delimiter) != 1:
+        raise InputFileError(str(path), f"delimiter {delimiter!r} is not one character", "set one character")
+    opens, stays = quote_patterns(delimiter)
+    value = F.col("value")
+    quoted = value.contains('"')
+    return spark.read.text(str(path)).select(
+        value,
+        F.spark_partition_id().alias("_pid"),
+        F.monotonically_increasing_id().alias("_mid"),
+        F.col("_metadata.file_block_start").alias("_block"),
+        F.when(quoted, value.rlike(opens)).otherwise(False).alias("_f0"),
+        F.when(quoted, value.rlike(stays)).otherwise(True).alias("_f1"),
+    )
+
+
+def line_stats(spark: SparkSession, files: list[tuple[Path, str]]) -> dict[str, list[tuple[int, int, int, int]]]:
+    """For each (text file, delimiter): its partitions as (partition, lines, byte offset of the first block,
+    lines ending inside a quoted field when read from a record start), in one Spark job for all the files."""
+    from pyspark.sql import functions as F
+
+    parts = [
+        _numbered_lines(spark, path, delimiter)
+        .groupBy("_pid")
+        .agg(
+            F.lit(str(path)).alias("_file"),
+            F.count(F.lit(1)).alias("n"),
+            F.min("_block").alias("block"),
+            F.sum(F.col("_f0").cast("long")).alias("opens"),
+        )
+        for path, delimiter in files
+    ]
+    out: dict[str, list[tuple[int, int, int, int]]] = {str(path): [] for path, _ in files}
+    if not parts:
+        return out
+    union = parts[0]
+    for part in parts[1:]:
+        union = union.unionByName(part)
+    for r in union.collect():
+        out[str(r["_file"])].append((int(r["_pid"]), int(r["n"]), int(r["block"]), int(r["opens"] or 0)))
+    return out
+
+
+def numbered_records(
+    spark: SparkSession, path: Path, delimiter: str = ",", stats: list[tuple[int, int, int, int]] | None = None
+) -> DataFrame:
     """The records of a delimited text file with the embedded loader's numbering: ``_rec`` (the header is 1, the
     first data row 2; a blank line is a record too) and ``text`` (a record's lines joined by ``\\n``).
 
@@ -363,33 +416,19 @@ def numbered_records(spark: SparkSession, path: Path, delimiter: str = ",") -> D
     """
     from pyspark.sql import functions as F
 
-    if len(delimiter) != 1:
-        raise InputFileError(str(path), f"delimiter {delimiter!r} is not one character", "set one character")
-    opens, stays = quote_patterns(delimiter)
+    base = _numbered_lines(spark, path, delimiter)
+    if stats is None:
+        stats = line_stats(spark, [(path, delimiter)])[str(path)]
     value = F.col("value")
-    quoted = value.contains('"')
-    base = spark.read.text(str(path)).select(
-        value,
-        F.spark_partition_id().alias("_pid"),
-        F.monotonically_increasing_id().alias("_mid"),
-        F.col("_metadata.file_block_start").alias("_block"),
-        F.when(quoted, value.rlike(opens)).otherwise(False).alias("_f0"),
-        F.when(quoted, value.rlike(stays)).otherwise(True).alias("_f1"),
-    )
-    stats = (
-        base.groupBy("_pid")
-        .agg(F.count(F.lit(1)).alias("n"), F.min("_block").alias("block"), F.sum(F.col("_f0").cast("long")))
-        .collect()
-    )
-    order = sorted(stats, key=lambda r: (r["block"], r["_pid"]))
+    order = sorted(stats, key=lambda r: (r[2], r[0]))
     offsets: dict[int, int] = {}
     total = 0
-    for r in order:
-        offsets[int(r["_pid"])] = total
-        total += int(r["n"])
+    for pid, n, _block, _opens in order:
+        offsets[pid] = total
+        total += n
     if not order:
         return spark.createDataFrame([], "_rec long, text string")
-    if sum(int(r[3] or 0) for r in order) == 0:
+    if sum(r[3] for r in order) == 0:
         offset = F.create_map(*[F.lit(x) for p, o in offsets.items() for x in (p, o)])[F.col("_pid")]
         local = F.col("_mid") - F.shiftleft(F.col("_pid").cast("long"), 33)  # the id's low 33 bits
         return base.select((offset + local + 1).alias("_rec"), value.alias("text"))
@@ -405,8 +444,7 @@ def numbered_records(spark: SparkSession, path: Path, delimiter: str = ",") -> D
     }
     plan: dict[int, tuple[int, bool, int]] = {}
     state, records, open_line = False, 0, 0
-    for r in order:
-        pid = int(r["_pid"])
+    for pid, *_rest in order:
         plan[pid] = (offsets[pid], state, records)
         s = summary[pid]
         k = "1" if state else "0"
@@ -454,11 +492,11 @@ class RawCells:
 
 
 _TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
-_WS = (
+WHITESPACE = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
     "\u200a\u2028\u2029\u202f\u205f\u3000"
-)  # what Python's str.strip and Arrow's utf8_trim_whitespace strip
-WHITESPACE_CLASS = "[" + "".join(f"\\u{ord(c):04x}" for c in _WS) + "]"
+)  # what Python's str.strip and Arrow's utf8_trim_whitespace strip (btrim's set of characters)
+WHITESPACE_CLASS = "[" + "".join(f"\\u{ord(c):04x}" for c in WHITESPACE) + "]"  # the same, for a regex
 
 
 def find_table_path(data_dir: Path, table: Table, source: TableSource) -> Path | None:
@@ -493,25 +531,35 @@ def _sniff(header: str) -> str:
     return max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
 
 
-def _csv_cells(spark: SparkSession, path: Path, source: TableSource) -> tuple[DataFrame, list[str]]:
-    """(frame with ``_line``, ``_overflow`` and ``_0`` … ``_{n-1}`` for the header's n fields, headers)."""
-    from pyspark.sql import functions as F
+def _text_header(path: Path, source: TableSource) -> tuple[str, str]:
+    """(delimiter, header line) of a text table, read on the driver as the embedded reader reads them.
 
+    A file that does not start as UTF-8 is refused here, before Spark would read it with replacement characters.
+    """
     if source.encoding and source.encoding.replace("-", "").replace("_", "").casefold() not in ("utf8", "utf8sig"):
         raise InputFileError(
             str(path), f"is set to encoding {source.encoding}; the Spark engine reads UTF-8 only", "save it as UTF-8"
         )
-    # The first line is the first of the block at byte 0, whatever the order of the partitions.
-    head = spark.read.text(str(path)).where(F.col("_metadata.file_block_start") == 0).limit(1).collect()
-    if not head:
-        raise InputFileError(str(path), "is empty (no header line)", "write the header line")
-    first = str(head[0]["value"]).lstrip("\ufeff")
-    if "\ufffd" in first:
+    try:
+        with path.open("r", encoding="utf-8-sig", newline="") as fh:
+            first = fh.readline().rstrip("\r\n")
+    except UnicodeDecodeError as exc:
         raise InputFileError(
-            str(path), "is not UTF-8 text (GBK/GB18030?); the Spark engine reads UTF-8 only", "save it as UTF-8"
-        )
+            str(path), f"is not UTF-8 text ({exc}); the Spark engine reads UTF-8 only", "save it as UTF-8"
+        ) from None
+    if not first and path.stat().st_size == 0:
+        raise InputFileError(str(path), "is empty (no header line)", "write the header line")
     delimiter = source.delimiter or ("\t" if path.suffix.casefold() == ".tsv" else _sniff(first))
-    records = numbered_records(spark, path, delimiter)
+    return delimiter, first
+
+
+def _csv_cells(
+    spark: SparkSession, path: Path, delimiter: str, first: str, stats: list[tuple[int, int, int, int]]
+) -> tuple[DataFrame, list[str]]:
+    """(frame with ``_line``, ``_overflow`` and ``_0`` … ``_{n-1}`` for the header's n fields, headers)."""
+    from pyspark.sql import functions as F
+
+    records = numbered_records(spark, path, delimiter, stats)
     header_text = first
     if re.search(quote_patterns(delimiter)[0], first):  # a quoted newline in the header: read record 1 whole
         row = records.where(F.col("_rec") == 1).select("text").collect()
@@ -521,11 +569,9 @@ def _csv_cells(spark: SparkSession, path: Path, source: TableSource) -> tuple[Da
         raise InputFileError(str(path), "has an empty header line", "write the header line")
     n = len(headers)
     schema = ", ".join(f"`_{i}` string" for i in range(n + 1))  # one more: a row longer than the header
+    options = {"sep": delimiter, "quote": '"', "escape": '"', "mode": "PERMISSIVE"}
     parsed = records.where(F.col("_rec") > 1).select(
-        F.col("_rec").alias("_line"),
-        F.from_csv(F.col("text"), schema, {"sep": delimiter, "quote": '"', "escape": '"', "mode": "PERMISSIVE"}).alias(
-            "_r"
-        ),
+        F.col("_rec").alias("_line"), F.from_csv(F.col("text"), schema, options).alias("_r")
     )
     frame = parsed.select(
         "_line",
@@ -542,16 +588,17 @@ def _parquet_cells(spark: SparkSession, path: Path) -> tuple[DataFrame, list[str
 
     raw = spark.read.parquet(str(path))
     headers = list(raw.columns)
-    files = raw.select(F.col("_metadata.file_path").alias("f")).groupBy("f").count().collect()
-    offsets: dict[str, int] = {}
-    total = 0
-    for r in sorted(files, key=lambda r: str(r["f"])):
-        offsets[str(r["f"])] = total
-        total += int(r["count"])
-    before = F.create_map(*[F.lit(x) for f, o in offsets.items() for x in (f, o)]) if offsets else None
     line = F.col("_metadata.row_index") + 2
-    if before is not None:
-        line = line + before[F.col("_metadata.file_path")]
+    if path.is_dir():  # a Parquet folder: rows count on from file to file, in file-name order (one small job)
+        files = raw.select(F.col("_metadata.file_path").alias("f")).groupBy("f").count().collect()
+        offsets: dict[str, int] = {}
+        total = 0
+        for r in sorted(files, key=lambda r: str(r["f"])):
+            offsets[str(r["f"])] = total
+            total += int(r["count"])
+        if offsets:
+            before = F.create_map(*[F.lit(x) for f, o in offsets.items() for x in (f, o)])
+            line = line + before[F.col("_metadata.file_path")]
     cells = []
     for i, (name, dtype) in enumerate(zip(headers, [f.dataType for f in raw.schema.fields], strict=True)):
         c = raw[f"`{name}`"]
@@ -565,6 +612,37 @@ def _parquet_cells(spark: SparkSession, path: Path) -> tuple[DataFrame, list[str
     return raw.select(line.cast("long").alias("_line"), F.lit(False).alias("_overflow"), *cells), headers
 
 
+def read_all_cells(
+    spark: SparkSession,
+    data_dir: Path,
+    sources: Mapping[str, TableSource] | None = None,
+    tables: Iterable[str] | None = None,
+) -> dict[str, RawCells]:
+    """The cells of every table (or of ``tables``) that has a file in ``data_dir``, as :func:`read_cells` reads
+    them; one Spark job counts the lines of all the text files."""
+    located: dict[str, tuple[Path, tuple[str, str] | None]] = {}
+    for name in tables if tables is not None else [t.name for t in SCHEMA]:
+        src = (sources or {}).get(name) or TableSource()
+        path = find_table_path(Path(data_dir), SCHEMA[name], src)
+        if path is None:
+            continue
+        suffix = path.suffix.casefold()
+        if suffix in (".xlsx", ".xlsm"):
+            raise InputFileError(
+                str(path), "is a spreadsheet; the Spark engine reads CSV and Parquet", "export it as CSV"
+            )
+        located[name] = (path, None if suffix == ".parquet" else _text_header(path, src))
+    stats = line_stats(spark, [(path, header[0]) for path, header in located.values() if header is not None])
+    out: dict[str, RawCells] = {}
+    for name, (path, header) in located.items():
+        if header is None:
+            frame, headers = _parquet_cells(spark, path)
+        else:
+            frame, headers = _csv_cells(spark, path, header[0], header[1], stats[str(path)])
+        out[name] = _mapped(SCHEMA[name], path, frame, headers, (sources or {}).get(name) or TableSource())
+    return out
+
+
 def read_cells(spark: SparkSession, data_dir: Path, table: str, source: TableSource | None = None) -> RawCells | None:
     """One table's cells as text with line numbers and its headers mapped onto the schema (``None`` when the
     folder has no file for it): :func:`graphrisk.engines.spark.validate.validate_tables` validates them.
@@ -572,23 +650,17 @@ def read_cells(spark: SparkSession, data_dir: Path, table: str, source: TableSou
     Files are found as the embedded loader finds them (name or alias, any case; ``.csv .tsv .txt .parquet``;
     ``file`` in graphrisk.toml) and headers mapped the same way (``columns``, ``percent_columns``, aliases,
     unit headers). A table without ``id`` whose file has ``uscc`` takes the USCC as its id. XLSX and
-    non-UTF-8 text raise :class:`InputFileError` naming the fix.
+    non-UTF-8 text raise :class:`InputFileError` naming the fix. The line numbers hold for the session's
+    file-split settings of the moment (``spark.sql.files.maxPartitionBytes``): use the frame before changing them.
     """
+    return read_all_cells(spark, data_dir, {table: source} if source else None, [table]).get(table)
+
+
+def _mapped(t: Table, path: Path, frame: DataFrame, headers: list[str], src: TableSource) -> RawCells:
+    """Headers mapped onto the schema's columns, as the embedded reader maps them; blank rows left out."""
     from pyspark.sql import functions as F
 
-    t = SCHEMA[table]
-    src = source or TableSource()
-    path = find_table_path(Path(data_dir), t, src)
-    if path is None:
-        return None
-    suffix = path.suffix.casefold()
-    if suffix in (".xlsx", ".xlsm"):
-        raise InputFileError(str(path), "is a spreadsheet; the Spark engine reads CSV and Parquet", "export it as CSV")
-    if suffix == ".parquet":
-        frame, headers = _parquet_cells(spark, path)
-    else:
-        frame, headers = _csv_cells(spark, path, src)
-
+    table = t.name
     mapped: dict[str, str] = {}  # header → canonical column
     positions: dict[str, int] = {}
     percent: set[str] = set(src.percent_columns)
@@ -625,7 +697,7 @@ def read_cells(spark: SparkSession, data_dir: Path, table: str, source: TableSou
             raise MissingColumnError(str(path), table, column, t.column(column).aliases, [*cols, *ignored])
     blank = F.lit(True)
     for c in cols.values():
-        blank = blank & (F.regexp_replace(F.coalesce(c, F.lit("")), f"^{WHITESPACE_CLASS}+", "") == "")
+        blank = blank & (F.btrim(F.coalesce(c, F.lit("")), F.lit(WHITESPACE)) == "")
     out = frame.where(~blank).select("_line", "_overflow", *[c.alias(name) for name, c in cols.items()])
     return RawCells(
         table=t,

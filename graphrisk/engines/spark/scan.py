@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from graphrisk import __version__
 from graphrisk.config import CONFIG_FILE, Config, load_config
 from graphrisk.engines.spark import steps as S
-from graphrisk.engines.spark.io import read_tables
 from graphrisk.engines.spark.session import SparkEngineError, session
 from graphrisk.errors import GraphriskError
 
@@ -31,7 +30,6 @@ __all__ = ["NOT_PORTED", "Neo4jTarget", "run", "run_cli"]
 
 # Embedded analyses and steps with no Spark counterpart yet (issue 9, later milestones).
 NOT_PORTED: tuple[str, ...] = (
-    "validation rules and rejects.csv (input is read and typed, not validated)",
     "ownership: beneficial owners (the cn-2024 profile)",
     "counterparty groups: large-exposure limits, breaches and screening",
     "hidden links: address, domain, officer, shareholder, controller and name signals; scores and groups",
@@ -99,6 +97,7 @@ def run(
     config: Config | None = None,
     progress: Any = None,
     neo4j: Neo4jTarget | None = None,
+    pseudonym_key: bytes | None = None,
 ) -> dict[str, Any]:
     """Run the ported steps on ``data_dir`` and write their tables and ``summary.json`` into ``out_dir``.
 
@@ -113,6 +112,15 @@ def run(
     out_dir.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
     spark = session(master=master)
+    steps: dict[str, dict[str, Any]] = {}
+
+    def step(name: str, where: str, file: str, write: Any, make: Any) -> None:
+        # ``make`` builds the frame inside the timing: DebtRank iterates eagerly, the others are lazy plans.
+        t0 = time.perf_counter()
+        rows, file = write(make(), out_dir / file)
+        steps[name] = {"where": where, "file": file, "rows": rows, "seconds": round(time.perf_counter() - t0, 3)}
+        say(f"{name}: {rows:,} rows → {file} ({steps[name]['seconds']:.1f} s, {where})")
+
     parameters = {
         "data_dir": str(data_dir),
         "as_of": day.isoformat(),
@@ -124,21 +132,32 @@ def run(
     run_id = hashlib.sha256(json.dumps([__version__, parameters], sort_keys=True, default=str).encode()).hexdigest()[
         :12
     ]
+    data_quality: dict[str, Any] = {"source": "neo4j: validated by graphrisk load"} if neo4j else {}
     if neo4j is not None:
         from graphrisk.engines.spark.neo4j_io import read_tables_from_neo4j
 
         tables = read_tables_from_neo4j(spark, neo4j.uri, neo4j.user, neo4j.password, neo4j.database)
     else:
-        tables = read_tables(spark, Path(data_dir))
-    steps: dict[str, dict[str, Any]] = {}
+        from graphrisk.engines.spark.validate import validate_tables
 
-    def step(name: str, where: str, file: str, write: Any, make: Any) -> None:
-        # ``make`` builds the frame inside the timing: DebtRank iterates eagerly, the others are lazy plans.
+        if pseudonym_key is None:
+            from graphrisk.cli.data import pseudonym_key as key_of
+
+            pseudonym_key = key_of(cfg)
+        # The embedded loader's rules, distributed: rejected rows go to rejects.csv and no later step sees them.
         t0 = time.perf_counter()
-        rows, file = write(make(), out_dir / file)
-        steps[name] = {"where": where, "file": file, "rows": rows, "seconds": round(time.perf_counter() - t0, 3)}
-        say(f"{name}: {rows:,} rows → {file} ({steps[name]['seconds']:.1f} s, {where})")
-
+        checked = validate_tables(spark, Path(data_dir), pseudonym_key=pseudonym_key, config=cfg, progress=say)
+        tables = checked.tables
+        say(f"validation planned ({time.perf_counter() - t0:.1f} s)")
+        step("rejects", "distributed; written from the driver", "rejects.csv", _csv_ordered,
+             lambda: checked.rejects.orderBy("table", "line", "column", "reason", "message"))  # fmt: skip
+        step("warnings", "distributed; written from the driver", "warnings.csv", _csv_ordered,
+             lambda: checked.warnings.orderBy("table", "line", "column", "reason"))  # fmt: skip
+        by_reason = checked.rejects.dropDuplicates(["table", "line", "reason"]).groupBy("table", "reason").count()
+        data_quality = {
+            "tables": {name: stats.as_dict() for name, stats in checked.counts.items()},
+            "rejects_by_reason": {f"{r['table']}/{r['reason']}": int(r["count"]) for r in by_reason.collect()},
+        }
     active = S.active_guarantees(tables, day).cache()
     held: dict[str, DataFrame] = {}  # frames later steps reuse, built inside their step's timing
     # Each ported analysis's flags (entity_id, flag, severity, reason, evidence), by analysis name.
@@ -271,6 +290,7 @@ def run(
         "run_id": run_id,
         "parameters": parameters,
         "neo4j_writeback": written_back,
+        "data_quality": data_quality,
         "flags_by_severity": by_severity,
         "largest_guarantee_component": largest_component,
         # The embedded analyses whose flags this engine raises in full (the others are in not_ported).
