@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from graphrisk import __version__
 from graphrisk.config import CONFIG_FILE, Config, load_config
 from graphrisk.engines.spark import steps as S
+from graphrisk.engines.spark.contagion import NOT_PORTED as CT_NOT_PORTED
 from graphrisk.engines.spark.session import SparkEngineError, session
 from graphrisk.errors import GraphriskError
 
@@ -31,9 +32,8 @@ __all__ = ["NOT_PORTED", "Neo4jTarget", "run", "run_cli"]
 # Embedded analyses and steps with no Spark counterpart yet (issue 9, later milestones).
 NOT_PORTED: tuple[str, ...] = (
     "ownership: beneficial owners (the cn-2024 profile)",
-    "counterparty groups: large-exposure limits, breaches and screening",
     "hidden links: address, domain, officer, shareholder, controller and name signals; scores and groups",
-    "contagion: linear DebtRank, cascades, network PD, systemic importance, Monte Carlo, stress scenarios",
+    *CT_NOT_PORTED,
     "clusters (community detection), structure, data quality",
     "report.html (the Spark engine writes tables, flags and scores; no HTML report yet)",
     "Neo4j write-back of results other than the counterparty groups (patterns, contagion, risk scores)",
@@ -56,6 +56,22 @@ def _table(frame: DataFrame, path: Path, *, ordered: bool = False) -> tuple[int,
     pdf = frame.toPandas()
     if not ordered:
         pdf = pdf.sort_values(list(pdf.columns)).reset_index(drop=True)
+    pdf.to_csv(path, index=False, encoding="utf-8-sig")
+    return len(pdf), path.name
+
+
+def _csv_ints(frame: DataFrame, path: Path) -> tuple[int, str]:
+    """An ordered table whose integer columns may be null (ranks of non-candidates): written as integers, as the
+    embedded ``Int64`` columns are, not as floats."""
+    import pandas as pd
+
+    rows = int(frame.count())
+    if rows > CSV_MAX_ROWS:
+        return _table(frame, path, ordered=True)
+    pdf = frame.toPandas()
+    for name, kind in frame.dtypes:
+        if kind in ("int", "bigint") and pdf[name].dtype.kind == "f":
+            pdf[name] = pdf[name].astype(pd.Int64Dtype())
     pdf.to_csv(path, index=False, encoding="utf-8-sig")
     return len(pdf), path.name
 
@@ -83,7 +99,7 @@ def _numbered_groups(groups: DataFrame) -> DataFrame:
     order = Window.orderBy(F.col("total").desc(), F.col("first"))
     per = per.withColumn("n", F.row_number().over(order))
     out = groups.join(per, "group_key").select(
-        F.concat(F.lit("CG-"), F.lpad(F.col("n").cast("string"), 6, "0")).alias("group_id"), "member_id", "ead"
+        F.format_string("CG-%06d", F.col("n")).alias("group_id"), "member_id", "ead"
     )
     return out
 
@@ -242,8 +258,21 @@ def run(
         group_through_state=th("lex_group_through_state") >= 0.5,
     ).cache()
     step("group_ties", "distributed", "group_ties.parquet", _parquet, lambda: ties)
-    step("counterparty_groups", "distributed; written from the driver", "counterparty_groups.csv", _csv,
-         lambda: keep("groups", _numbered_groups(S.counterparty_groups(tables, ties))))  # fmt: skip
+    from graphrisk.engines.spark.groups import groups_analysis
+
+    group_tables: dict[str, DataFrame] = {}
+
+    def groups() -> DataFrame:
+        # Members with basis and evidence, exposures against Tier 1, breaches, screening: one pass.
+        out = groups_analysis(tables, day, cfg, controllers, ties=ties)
+        group_tables.update({name: keep(f"cg_{name}", frame) for name, frame in out.items()})
+        return group_tables["groups"]
+
+    where = "distributed; evidence texts by the embedded renderers in pandas UDFs"
+    step("counterparty_groups", where, "groups.csv", _csv_ordered, groups)
+    for name in ("group_exposures", "limit_breaches", "lex_screening"):
+        step(name, where, f"{name}.csv", _csv_ordered, lambda name=name: group_tables[name])
+    flag_parts.append(("counterparty_groups", group_tables["flags"]))
     step("contact_pairs", "distributed (pandas UDF on executors)", "contact_pairs.csv", _csv,
          lambda: S.contact_pairs(tables, cfg))  # fmt: skip
 
@@ -256,16 +285,29 @@ def run(
     ).cache()
     step("impact_edges", "distributed", "impact_edges.parquet", _parquet, lambda: impact)
 
-    # One scenario for milestone 1: the borrower with the largest EAD defaults (the embedded systemic-importance
-    # ranking starts from the same candidates).
-    top = (
-        tables["exposures"].groupBy("borrower_id").agg(F.sum("ead").alias("ead"))
-        .orderBy(F.col("ead").desc(), F.col("borrower_id")).limit(1).collect()
-    )  # fmt: skip
-    seed = [str(top[0]["borrower_id"])] if top else []
-    if seed:
-        step("debtrank_single_hit", "distributed, one join per round", "debtrank.csv", _csv,
-             lambda: S.debtrank_single_hit(impact, seed))  # fmt: skip
+    from graphrisk.engines.spark import contagion as CT
+
+    contagion_tables: dict[str, DataFrame] = {}
+
+    def contagion_scores() -> DataFrame:
+        # Network PD, systemic importance (batched single-hit scenarios), Monte Carlo, chain losses: one pass.
+        out = CT.contagion_analysis(tables, day, cfg, impact, patterns=guarantee_tables.get("guarantee_patterns"))
+        contagion_tables.update({name: keep(f"c_{name}", frame) for name, frame in out.items()})
+        return contagion_tables["contagion"]
+
+    where = "distributed: one join + group-by per round; scenarios batched"
+    step("contagion", where, "contagion.csv", _csv_ints, contagion_scores)
+    step("systemic_importance", where, "systemic_importance.csv", _csv_ints,
+         lambda: contagion_tables["systemic_importance"])  # fmt: skip
+    if "chain_losses" in contagion_tables:
+        step("chain_losses", "distributed", "chain_losses.csv", _csv_ordered, lambda: contagion_tables["chain_losses"])
+    flag_parts.append(("contagion", contagion_tables["flags"]))
+    losses = CT.losses_document(
+        contagion_tables["monte_carlo"].toPandas(), rho=th("contagion_mc_rho"), seed=0, as_of=day
+    )
+    (out_dir / "losses.json").write_text(json.dumps(losses, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    contagion_summary = CT.contagion_summary(tables, contagion_tables, impact, day, cfg)
+
     from graphrisk.engines.spark.flags import ordered_flags, risk_scores, union_flags
 
     flags = union_flags(flag_parts)
@@ -282,8 +324,8 @@ def run(
         from graphrisk.engines.spark.neo4j_io import write_back
 
         t0 = time.perf_counter()
-        written_back = write_back({"counterparty_groups": held["groups"]}, neo4j.uri, neo4j.user, neo4j.password,
-                                  run_id, database=neo4j.database)  # fmt: skip
+        events = {"counterparty_groups": group_tables["groups_writeback"]}
+        written_back = write_back(events, neo4j.uri, neo4j.user, neo4j.password, run_id, database=neo4j.database)
         say(f"neo4j write-back: {written_back} ({time.perf_counter() - t0:.1f} s, connector tasks on the executors)")
     summary = {
         "engine": "spark",
@@ -301,7 +343,7 @@ def run(
         "as_of": day.isoformat(),
         "started_at": started.isoformat(timespec="seconds"),
         "milestone": "issue 9, milestone 1",
-        "debtrank_seed": seed[0] if seed else None,
+        "contagion": contagion_summary,
         "steps": steps,
         "not_ported": list(NOT_PORTED),
     }

@@ -1,0 +1,881 @@
+"""The contagion analysis on Spark: network PD, systemic importance, cascades, Monte Carlo, chain losses, flags.
+
+The embedded ``contagion_analysis`` (:mod:`graphrisk.analysis.contagion`) as DataFrame rounds over the impact network
+of :func:`.steps.impact_edges` (``source_id`` defaults, ``target_id`` loses ``impact`` of its equity):
+
+==============================  ================================================  ====================================
+what                            embedded counterpart                              how it runs on Spark
+==============================  ================================================  ====================================
+:func:`standalone_pd`,          ``standalone_pd``, ``loss_weights``, ``ead``      projections and one group-by
+:func:`firm_exposure`
+:func:`network_pd`              ``network_pd`` (VulnDS fixed point)               per round one join of the edges with
+                                                                                  the firms' PD, one group-by per
+                                                                                  target; a max per round stops it
+:func:`candidates_by_exposure`  ``candidates_by_exposure``                        a group-by and a distributed top-k
+:func:`systemic_importance`     ``systemic_importance`` (single hit, sparse)      scenarios batched: state keyed by
+                                                                                  (scenario, id), one join + group-by
+                                                                                  per round over the newly distressed
+:func:`default_cascade`         ``default_cascade`` / ``_cascade_batch``          the same, over the new defaults
+:func:`linear_debtrank`         ``debtrank(method="linear")``                     the same, over the increments
+:func:`monte_carlo`             ``monte_carlo`` (cascade model)                   draws on the driver (the embedded
+                                                                                  generator, scenario by scenario);
+                                                                                  the cascades distributed, batched
+:func:`chain_losses`            ``chain_losses``                                  explode + join + group-by; reasons
+                                                                                  in a pandas UDF
+:func:`contagion_flags`         the analysis's flags and ``reasons``              filters; reasons and evidence in a
+                                                                                  pandas UDF (Python formatting)
+==============================  ================================================  ====================================
+
+A round is one Spark job: the new state is checkpointed lazily and filled by the aggregate that gives the loop its
+control number. The rounds run with adaptive query execution off (:func:`_rounds`), so the state keeps its hash
+partitioning by firm and the edges theirs by source: a round shuffles only the distress it passes on. Only those
+control numbers (one per round), a few scalars (total EAD, firm count) and the Monte Carlo's per-scenario losses
+(one row per scenario, for the quantiles) reach the driver, plus the PD vector for the Monte Carlo draws.
+
+Not ported: the spectral radius of the summary (ARPACK on the whole matrix) and the ``[[stress]]`` scenarios of
+``graphrisk.toml`` (their contagion paths); :data:`NOT_PORTED` says so and the scan lists it.
+
+>>> # doctest: +SKIP
+>>> out = contagion_analysis(tables, date(2026, 6, 30), Config())
+>>> sorted(out)
+['contagion', 'flags', 'monte_carlo', 'systemic_importance']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from graphrisk.analysis import FLAG_COLUMNS
+from graphrisk.analysis.contagion import (
+    DEFAULT_LGD,
+    MonteCarloResult,
+    _batch_size,
+    _flag,
+    loss_exceedance,
+)
+from graphrisk.config import Config
+from graphrisk.engines.spark.steps import impact_edges
+from graphrisk.units import format_cny
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, Row, SparkSession
+
+__all__ = [
+    "NOT_PORTED",
+    "candidates_by_exposure",
+    "chain_losses",
+    "contagion_analysis",
+    "contagion_flags",
+    "contagion_summary",
+    "default_cascade",
+    "firm_exposure",
+    "linear_debtrank",
+    "losses_document",
+    "monte_carlo",
+    "network_pd",
+    "standalone_pd",
+    "systemic_importance",
+]
+
+NOT_PORTED: tuple[str, ...] = (
+    "contagion: spectral radius of the impact matrix (summary)",
+    "contagion: [[stress]] scenarios of graphrisk.toml (stress.csv, stress_hits.csv, their contagion paths)",
+)
+
+_EPS = 1e-12  # the embedded tolerance: a loss fraction within it of a threshold reaches it
+_FLAG_SCHEMA = "entity_id string, flag string, severity string, reason string, evidence string"
+
+
+def _F():  # type: ignore[no-untyped-def]
+    from pyspark.sql import functions as F
+
+    return F
+
+
+def _union(frames: Sequence[DataFrame]) -> DataFrame:
+    out = frames[0]
+    for f in frames[1:]:
+        out = out.unionByName(f)
+    return out
+
+
+@contextmanager
+def _rounds(spark: SparkSession) -> Iterator[int]:
+    """Adaptive query execution off while the rounds run, yielding the shuffle partition count.
+
+    An adaptive plan reports no output partitioning, so a checkpointed state would be shuffled again every round;
+    with plain plans it keeps its hash partitioning by key, and the impact edges, hash-partitioned by source once,
+    are not shuffled again either: a round shuffles only the distress it passes on (and the new state once)."""
+    key = "spark.sql.adaptive.enabled"
+    before = spark.conf.get(key) or "true"
+    spark.conf.set(key, "false")
+    try:
+        yield int(spark.conf.get("spark.sql.shuffle.partitions") or 200)
+    finally:
+        spark.conf.set(key, before)
+
+
+def _materialise(frame: DataFrame, *measures: Column) -> tuple[DataFrame, Row]:
+    """Cut ``frame``'s lineage (local checkpoint) and compute the round's loop-control numbers in one job: the lazy
+    checkpoint is filled by the aggregate, which reads every partition, so a round costs one job, not two."""
+    out = frame.localCheckpoint(eager=False)
+    row = out.agg(*measures).first()
+    assert row is not None  # an aggregate without grouping has one row
+    return out, row
+
+
+# ----------------------------------------------------------------------------------------------- per firm
+
+
+def standalone_pd(tables: dict[str, DataFrame]) -> DataFrame:
+    """Each enterprise's own PD as the embedded ``standalone_pd``: ``id``, ``pd`` (1 when already defaulted, 0 when
+    missing; not clipped), ``pd_missing`` (neither a PD nor a default)."""
+    F = _F()
+    ent = tables["enterprises"]
+    p = F.col("pd").cast("double") if "pd" in ent.columns else F.lit(None).cast("double")
+    if "defaulted" in ent.columns:
+        p = F.when(F.coalesce(F.col("defaulted"), F.lit(False)), F.lit(1.0)).otherwise(p)
+    return ent.select("id", F.coalesce(p, F.lit(0.0)).alias("pd"), p.isNull().alias("pd_missing"))
+
+
+def firm_exposure(tables: dict[str, DataFrame]) -> DataFrame:
+    """The bank's exposure per enterprise: ``id``, ``ead`` (Σ EAD of its facilities, 0 without one) and
+    ``loss_weight`` (Σ EAD × LGD, a missing LGD read as the Basel foundation 45 %), as ``EnterpriseGraph.ead``
+    and ``loss_weights``."""
+    F = _F()
+    exp = tables["exposures"]
+    lgd = F.coalesce(F.col("lgd"), F.lit(DEFAULT_LGD)) if "lgd" in exp.columns else F.lit(DEFAULT_LGD)
+    per = exp.groupBy(F.col("borrower_id").alias("id")).agg(
+        F.sum("ead").alias("ead"), F.sum(F.col("ead") * lgd).alias("loss_weight")
+    )
+    return (
+        tables["enterprises"]
+        .select("id")
+        .join(per, "id", "left")
+        .select(
+            "id", F.coalesce("ead", F.lit(0.0)).alias("ead"), F.coalesce("loss_weight", F.lit(0.0)).alias("loss_weight")
+        )
+    )
+
+
+# ------------------------------------------------------------------------------------------------ network PD
+
+
+def network_pd(
+    pd_frame: DataFrame,
+    impact: DataFrame,
+    *,
+    transmission: float = 1.0,
+    tol: float = 1e-12,
+    max_iter: int = 1000,
+) -> DataFrame:
+    """Network PD (VulnDS) of every firm of ``pd_frame`` (``id``, ``pd``), as the embedded ``network_pd``:
+    p(v) = 1 − (1 − pd(v)) · Π_x (1 − min(1, transmission · impact[x, v]) · p(x)) iterated from p = pd until no
+    firm moves by more than ``tol`` (the embedded stopping rule, one global maximum per round).
+
+    Each round joins the impact edges with the current p of their source and sums, per target, the logs of the
+    survival terms (in log space as embedded, so a product over many neighbours stays exact): one join and one
+    group-by, then the state (one row per firm) is replaced. Returns ``id``, ``pd`` (the standalone PD clipped to
+    [0, 1]), ``network_pd``, ``uplift``.
+
+    >>> # doctest: +SKIP
+    >>> network_pd(standalone_pd(tables), impact).orderBy(F.desc("uplift")).show(3)
+    """
+    F = _F()
+    p0 = F.least(F.lit(1.0), F.greatest(F.lit(0.0), F.coalesce(F.col("pd").cast("double"), F.lit(0.0))))
+    with _rounds(impact.sparkSession) as parts:
+        state = pd_frame.select("id", p0.alias("p0")).withColumn("p", F.col("p0")).repartition(parts, "id")
+        cond = impact.select(
+            "source_id", F.col("target_id").alias("id"), F.least(F.lit(1.0), transmission * F.col("impact")).alias("c")
+        )
+        cond = cond.repartition(parts, "source_id").localCheckpoint(eager=False)
+        # A firm already in default (p0 = 1) survives with probability 0 whatever its neighbours do.
+        base = F.log1p(-F.col("p0"))
+        for _ in range(max_iter):
+            px = state.select(F.col("id").alias("source_id"), F.col("p").alias("px"))
+            terms = (
+                cond.join(px, "source_id")
+                .groupBy("id")
+                .agg(F.sum(F.log1p(-F.least(F.col("c") * F.col("px"), F.lit(1.0 - 1e-16)))).alias("t"))
+            )
+            new = F.when(F.col("p0") >= 1.0, F.lit(1.0)).otherwise(
+                F.greatest(F.col("p0"), -F.expm1(base + F.coalesce(F.col("t"), F.lit(0.0))))
+            )
+            step = state.join(terms, "id", "left").select(
+                "id", "p0", new.alias("p"), F.abs(new - F.col("p")).alias("d")
+            )
+            state, row = _materialise(step, F.max("d"))
+            if row[0] is None or row[0] <= tol:
+                break
+    return state.select(
+        "id", F.col("p0").alias("pd"), F.col("p").alias("network_pd"), (F.col("p") - F.col("p0")).alias("uplift")
+    )
+
+
+# ------------------------------------------------------------------------------------ scenarios, batched
+
+
+def _edges(impact: DataFrame, parts: int) -> DataFrame:
+    """The impact edges for the rounds: ``source_id``, ``id`` (the target), ``impact``, hash-partitioned by source
+    once (call inside :func:`_rounds`)."""
+    F = _F()
+    edges = impact.select("source_id", F.col("target_id").alias("id"), F.col("impact").cast("double").alias("impact"))
+    return edges.repartition(parts, "source_id").localCheckpoint(eager=False)
+
+
+def _single_hit_rounds(edges: DataFrame, state: DataFrame, *, min_distress: float, max_rounds: int) -> DataFrame:
+    """Single-hit DebtRank on a state ``scenario, id, h, fresh`` (fresh: distressed last round, passes it on now).
+
+    As the embedded ``_single_hit_sparse``: a firm passes on the distress it has at the end of the round it is
+    first reached, once; reached below ``min_distress`` it is recorded but passes nothing on. ``edges`` from
+    :func:`_edges`, inside :func:`_rounds`."""
+    F = _F()
+    floor = max(min_distress, 1e-300)
+    fresh = F.sum(F.col("fresh").cast("long"))
+    state, row = _materialise(state, fresh)
+    for _ in range(max_rounds):
+        if not row[0]:
+            return state.select("scenario", "id", "h")
+        push = (
+            state.where("fresh")
+            .select("scenario", F.col("id").alias("source_id"), F.col("h").alias("hs"))
+            .join(edges, "source_id")
+            .groupBy("scenario", "id")
+            .agg(F.sum(F.col("impact") * F.col("hs")).alias("dh"))
+        )
+        h = F.least(F.lit(1.0), F.coalesce(F.col("h"), F.lit(0.0)) + F.coalesce(F.col("dh"), F.lit(0.0)))
+        state, row = _materialise(
+            state.join(push, ["scenario", "id"], "full_outer").select(
+                "scenario", "id", h.alias("h"), (F.col("h").isNull() & (h >= floor)).alias("fresh")
+            ),
+            fresh,
+        )
+    raise RuntimeError(f"DebtRank did not settle in {max_rounds} rounds")  # pragma: no cover
+
+
+def candidates_by_exposure(impact: DataFrame, exposure: DataFrame, limit: int) -> DataFrame:
+    """The ``limit`` firms with the largest EAD, then the most firms they impact (out-degree), then the lowest id,
+    among firms whose default reaches someone: ``id``, ``ead``, ``degree``. As the embedded function (node
+    order is id order there); the top-k is Spark's distributed ``orderBy(...).limit``."""
+    F = _F()
+    degree = impact.groupBy(F.col("source_id").alias("id")).agg(F.count("*").alias("degree"))
+    ranked = exposure.select("id", "ead").join(degree, "id")
+    return ranked.orderBy(F.col("ead").desc(), F.col("degree").desc(), F.col("id")).limit(int(limit))
+
+
+def _totals(exposure: DataFrame) -> tuple[float, int]:
+    F = _F()
+    row = exposure.agg(F.sum("ead").alias("total"), F.count("*").alias("n")).first()
+    assert row is not None
+    return float(row["total"] or 0.0), int(row["n"])
+
+
+def _batched(frame: DataFrame, column: str, batch: int) -> tuple[DataFrame, int]:
+    """``frame`` (small: candidates, scenarios) with a ``_batch`` number by ``column`` order, and the batch count."""
+    F = _F()
+    from pyspark.sql import Window
+
+    out = frame.withColumn("_batch", F.floor((F.row_number().over(Window.orderBy(column)) - 1) / int(batch)))
+    out = out.localCheckpoint(eager=False)
+    count = out.count()
+    return out, math.ceil(count / batch) if count else 0
+
+
+def systemic_importance(
+    impact: DataFrame,
+    candidates: DataFrame,
+    exposure: DataFrame,
+    *,
+    hit_distress: float = 0.0,
+    min_distress: float = 0.0,
+    batch: int = 256,
+    max_rounds: int = 10_000,
+) -> DataFrame:
+    """Single-hit DebtRank of each candidate (``candidates.id``) defaulting alone, as the embedded
+    ``systemic_importance`` with EAD weights (uniform when the portfolio has no EAD).
+
+    Scenarios run ``batch`` candidates at a time: the state is keyed by (scenario, id) and holds only the firms
+    each default reaches, so its size is bounded by ``batch`` × the largest reach. One join and one group-by per
+    round over the firms distressed in the last round. Returns the embedded columns, ranked (``rank`` 1 = most
+    systemic; ties by loss, then id): ``id``, ``systemic_debtrank``, ``rank``, ``firms_hit``, ``new_defaults``,
+    ``loss_if_default``, ``ead_hit_share``.
+
+    >>> # doctest: +SKIP
+    >>> systemic_importance(impact, candidates_by_exposure(impact, exp, 100), exp, hit_distress=0.05).show(5)
+    """
+    F = _F()
+    from pyspark.sql import Window
+
+    total, n = _totals(exposure)
+    w = F.col("ead") / total if total > 0 else F.lit(1.0 / max(n, 1))
+    firms = exposure.select("id", "ead", "loss_weight", w.alias("w"))
+    cands, batches = _batched(candidates.select("id").distinct(), "id", batch)
+    parts = []
+    with _rounds(impact.sparkSession) as shuffle:
+        edges = _edges(impact, shuffle)
+        for b in range(batches):
+            seeds = cands.where(F.col("_batch") == b).select(
+                F.col("id").alias("scenario"), "id", F.lit(1.0).alias("h"), F.lit(True).alias("fresh")
+            )
+            h = _single_hit_rounds(edges, seeds, min_distress=min_distress, max_rounds=max_rounds)
+            other = F.col("id") != F.col("scenario")  # the seed is counted in its loss only
+            above = other & (F.col("h") > hit_distress)
+            part = (
+                h.join(firms, "id")
+                .groupBy(F.col("scenario").alias("id"))
+                .agg(
+                    F.coalesce(F.sum(F.when(other, F.col("h") * F.col("w"))), F.lit(0.0)).alias("systemic_debtrank"),
+                    F.sum(F.when(above, 1).otherwise(0)).cast("long").alias("firms_hit"),
+                    F.sum(F.when(other & (F.col("h") >= 1.0 - _EPS), 1).otherwise(0))
+                    .cast("long")
+                    .alias("new_defaults"),
+                    F.sum(F.col("h") * F.col("loss_weight")).alias("loss_if_default"),
+                    (
+                        F.coalesce(F.sum(F.when(above, F.col("ead"))), F.lit(0.0)) / total if total > 0 else F.lit(0.0)
+                    ).alias("ead_hit_share"),
+                )
+            )
+            parts.append(part.localCheckpoint())
+    if not parts:
+        spark = impact.sparkSession
+        schema = (
+            "id string, systemic_debtrank double, rank int, firms_hit long, new_defaults long, "
+            "loss_if_default double, ead_hit_share double"
+        )
+        return spark.createDataFrame([], schema)
+    ranking = Window.orderBy(F.col("systemic_debtrank").desc(), F.col("loss_if_default").desc(), F.col("id"))
+    return _union(parts).select(
+        "id",
+        "systemic_debtrank",
+        F.row_number().over(ranking).alias("rank"),
+        "firms_hit",
+        "new_defaults",
+        "loss_if_default",
+        "ead_hit_share",
+    )
+
+
+def default_cascade(
+    impact: DataFrame, seeds: DataFrame, *, threshold: float = 1.0, max_rounds: int = 10_000
+) -> DataFrame:
+    """Threshold cascades (Furfine 2003) of many scenarios at once, as the embedded ``_cascade_batch``.
+
+    ``seeds``: ``scenario``, ``id``, ``initial`` (the initial loss fraction, 1 = defaulted). A firm defaults once
+    its initial plus cumulated loss reaches ``threshold``; each default passes its full impact on in the next round.
+    One join and one group-by per round over the new defaults of the last round; the state holds only the firms
+    reached. Returns ``scenario``, ``id``, ``distress`` (capped at 1), ``defaulted``, ``round`` (0 for the seeds,
+    −1 for no default) for every firm reached, as ``CascadeResult.to_frame`` per scenario.
+    """
+    with _rounds(impact.sparkSession) as shuffle:
+        return _cascade_rounds(_edges(impact, shuffle), seeds, threshold=threshold, max_rounds=max_rounds)
+
+
+def _cascade_rounds(edges: DataFrame, seeds: DataFrame, *, threshold: float, max_rounds: int) -> DataFrame:
+    """:func:`default_cascade` on edges from :func:`_edges`, inside :func:`_rounds`."""
+    F = _F()
+    cut = threshold - _EPS
+    s0 = F.col("initial").cast("double")
+    state = seeds.select(
+        "scenario", "id", s0.alias("initial"), F.lit(0.0).alias("loss"), (s0 >= cut).alias("defaulted"),
+        F.when(s0 >= cut, 0).otherwise(-1).alias("round"), (s0 >= cut).alias("fresh"),
+    )  # fmt: skip
+    fresh = F.sum(F.col("fresh").cast("long"))
+    state, row = _materialise(state, fresh)
+    for r in range(1, max_rounds + 1):
+        if not row[0]:
+            break
+        push = (
+            state.where("fresh")
+            .select("scenario", F.col("id").alias("source_id"))
+            .join(edges, "source_id")
+            .groupBy("scenario", "id")
+            .agg(F.sum("impact").alias("inc"))
+        )
+        initial = F.coalesce(F.col("initial"), F.lit(0.0))
+        loss = F.coalesce(F.col("loss"), F.lit(0.0)) + F.coalesce(F.col("inc"), F.lit(0.0))
+        was = F.coalesce(F.col("defaulted"), F.lit(False))
+        new = F.col("inc").isNotNull() & (initial + loss >= cut) & ~was
+        state, row = _materialise(
+            state.join(push, ["scenario", "id"], "full_outer").select(
+                "scenario", "id", initial.alias("initial"), loss.alias("loss"), (was | new).alias("defaulted"),
+                F.when(new, F.lit(r)).otherwise(F.coalesce(F.col("round"), F.lit(-1))).alias("round"),
+                new.alias("fresh"),
+            ),
+            fresh,
+        )  # fmt: skip
+    else:  # pragma: no cover - every firm defaults at most once, so rounds ≤ firms reached
+        raise RuntimeError(f"the cascade did not settle in {max_rounds} rounds")
+    distress = F.least(F.lit(1.0), F.col("initial") + F.col("loss"))
+    return state.where(distress > 0).select(
+        "scenario", "id", distress.alias("distress"), "defaulted", F.col("round").cast("long").alias("round")
+    )
+
+
+def linear_debtrank(impact: DataFrame, seeds: DataFrame, *, tol: float = 1e-12, max_rounds: int = 10_000) -> DataFrame:
+    """Linear DebtRank (Bardoscia et al. 2015) of many scenarios at once, as the embedded ``_linear_batch``.
+
+    ``seeds``: ``scenario``, ``id``, ``initial`` (ψ, capped at 1). Every increment of distress propagates again:
+    s += Iᵀ(h − h_prev), h = min(1, s). Stops once no firm's distress grew, or once a round adds less than ``tol``
+    (Euclidean norm of the step) in every scenario of the batch (the embedded rule; one number per round reaches
+    the driver). Returns ``scenario``, ``id``, ``initial``, ``distress`` for every firm reached.
+    """
+    with _rounds(impact.sparkSession) as shuffle:
+        return _linear_rounds(_edges(impact, shuffle), seeds, tol=tol, max_rounds=max_rounds)
+
+
+def _linear_rounds(edges: DataFrame, seeds: DataFrame, *, tol: float, max_rounds: int) -> DataFrame:
+    """:func:`linear_debtrank` on edges from :func:`_edges`, inside :func:`_rounds`."""
+    F = _F()
+    h0 = F.least(F.lit(1.0), F.col("initial").cast("double"))
+    state = seeds.select("scenario", "id", h0.alias("initial"), h0.alias("s"), h0.alias("h"), h0.alias("inc"))
+    state, row = _materialise(state, F.max("inc"))
+    if not (row[0] or 0) > 0:
+        max_rounds = 0
+    for _ in range(max_rounds):
+        push = (
+            state.where(F.col("inc") > 0)
+            .select("scenario", F.col("id").alias("source_id"), "inc")
+            .join(edges, "source_id")
+            .groupBy("scenario", "id")
+            .agg(F.sum(F.col("impact") * F.col("inc")).alias("step"))
+        )
+        s = F.coalesce(F.col("s"), F.lit(0.0)) + F.coalesce(F.col("step"), F.lit(0.0))
+        prev = F.coalesce(F.col("h"), F.lit(0.0))
+        state = state.join(push, ["scenario", "id"], "full_outer").select(
+            "scenario", "id", F.coalesce(F.col("initial"), F.lit(0.0)).alias("initial"), s.alias("s"),
+            F.least(F.lit(1.0), s).alias("h"), (F.least(F.lit(1.0), s) - prev).alias("inc"),
+            F.coalesce(F.col("step"), F.lit(0.0)).alias("step"),
+        ).localCheckpoint(eager=False)  # fmt: skip
+        # One job per round: the per-scenario norms and the largest increment, read from the new state.
+        norms = state.groupBy("scenario").agg(
+            F.sqrt(F.sum(F.col("step") * F.col("step"))).alias("norm"), F.max("inc").alias("inc")
+        )
+        row = norms.agg(F.max("norm"), F.max("inc")).first()  # type: ignore[assignment]
+        if row is None or (row[0] or 0.0) < tol or not (row[1] or 0.0) > 0:
+            break
+        state = state.drop("step")
+    return state.where(F.col("h") > 0).select("scenario", "id", "initial", F.col("h").alias("distress"))
+
+
+# ---------------------------------------------------------------------------------------------- Monte Carlo
+
+
+def _default_draws(
+    p: np.ndarray, scenarios: int, *, rho: float, seed: int, chunk: int
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """The embedded ``monte_carlo`` draws, chunk by chunk: (first scenario, scenario offsets, firm positions) of
+    the initial defaults. One seeded generator consumed scenario by scenario (common factor first), so the chunk
+    size does not change the draws."""
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(seed)
+    n = len(p)
+    with np.errstate(divide="ignore"):
+        cut = norm.ppf(p)
+    for start in range(0, scenarios, chunk):
+        m = min(chunk, scenarios - start)
+        if rho > 0:
+            draws = rng.standard_normal((m, n + 1))
+            d0 = np.sqrt(rho) * draws[:, :1] + np.sqrt(1.0 - rho) * draws[:, 1:] < cut[None, :]
+        else:
+            d0 = rng.random((m, n)) < p[None, :]
+        rows, cols = np.nonzero(d0)
+        yield start, rows, cols
+
+
+def monte_carlo(
+    impact: DataFrame,
+    pd_frame: DataFrame,
+    exposure: DataFrame,
+    *,
+    scenarios: int = 10_000,
+    rho: float = 0.0,
+    seed: int = 0,
+    threshold: float = 1.0,
+    batch: int = 500,
+) -> DataFrame:
+    """The embedded ``monte_carlo`` (cascade model) with the same draws: one row per scenario, ``scenario``,
+    ``loss_without_contagion``, ``loss_with_contagion``, ``defaults_without_contagion``, ``defaults_with_contagion``.
+
+    The initial defaults are drawn on the driver with the embedded generator (``numpy.random.default_rng(seed)``,
+    one-factor Gaussian copula when ``rho`` > 0), which needs the PD vector there (n floats, in id order as the
+    embedded node order) and n draws per scenario; only the defaults drawn go to Spark, one row per scenario with
+    its ids. The cascades run distributed, ``batch`` scenarios at a time (:func:`default_cascade`).
+
+    >>> # doctest: +SKIP
+    >>> monte_carlo(impact, standalone_pd(tables), firm_exposure(tables), scenarios=2000, rho=0.12).show(3)
+    """
+    F = _F()
+    spark = impact.sparkSession
+    pdf = pd_frame.select("id", F.col("pd").cast("double").alias("pd")).orderBy("id").toPandas()
+    ids = pdf["id"].to_numpy(dtype=object)
+    p = np.clip(np.nan_to_num(pdf["pd"].to_numpy(dtype="float64")), 0.0, 1.0)
+    lw = exposure.select("id", "loss_weight")
+    frames: list[DataFrame] = []
+
+    def cascade(edges: DataFrame, first: int, upto: int, drawn: dict[int, list[str]]) -> DataFrame:
+        # A list of tuples, not a pandas frame: pyspark 3.5's Arrow conversion breaks on pandas 3.
+        rows = [(k, v) for k, v in drawn.items()]
+        seeds = spark.createDataFrame(rows, "scenario long, ids array<string>").select(
+            "scenario", F.explode("ids").alias("id"), F.lit(1.0).alias("initial")
+        )
+        final = _cascade_rounds(edges, seeds, threshold=threshold, max_rounds=10_000)
+        with_c = (
+            final.where("defaulted")
+            .join(lw, "id")
+            .groupBy("scenario")
+            .agg(F.count("*").alias("defaults_with_contagion"), F.sum("loss_weight").alias("loss_with_contagion"))
+        )
+        without = (
+            seeds.join(lw, "id")
+            .groupBy("scenario")
+            .agg(F.count("*").alias("defaults_without_contagion"), F.sum("loss_weight").alias("loss_without_contagion"))
+        )
+        every = spark.range(first, upto).withColumnRenamed("id", "scenario")
+        out = every.join(without, "scenario", "left").join(with_c, "scenario", "left")
+        return out.select(
+            "scenario",
+            F.coalesce("loss_without_contagion", F.lit(0.0)).alias("loss_without_contagion"),
+            F.coalesce("loss_with_contagion", F.lit(0.0)).alias("loss_with_contagion"),
+            F.coalesce("defaults_without_contagion", F.lit(0)).cast("long").alias("defaults_without_contagion"),
+            F.coalesce("defaults_with_contagion", F.lit(0)).cast("long").alias("defaults_with_contagion"),
+        ).localCheckpoint()
+
+    with _rounds(spark) as shuffle:
+        edges = _edges(impact, shuffle)
+        drawn: dict[int, list[str]] = {}
+        first = 0
+        chunk = min(batch, _batch_size(len(p)))
+        for start, rows, cols in _default_draws(p, scenarios, rho=rho, seed=seed, chunk=chunk):
+            for k, i in zip((start + rows).tolist(), ids[cols].tolist(), strict=True):
+                drawn.setdefault(int(k), []).append(str(i))
+            end = min(scenarios, start + chunk)
+            if end - first >= batch or end == scenarios:
+                frames.append(cascade(edges, first, end, drawn))
+                drawn, first = {}, end
+    if not frames:
+        return spark.createDataFrame(
+            [],
+            "scenario long, loss_without_contagion double, loss_with_contagion double, "
+            "defaults_without_contagion long, defaults_with_contagion long",
+        )
+    return _union(frames)
+
+
+def losses_document(mc: pd.DataFrame, *, rho: float, seed: int, as_of: date) -> dict[str, Any]:
+    """The embedded ``losses`` document (losses.json) and summary figures from the collected per-scenario table of
+    :func:`monte_carlo` (one row per scenario: small): EL, VaR and ES at 99 % and 99.9 %, exceedance curves."""
+    mc = mc.sort_values("scenario")
+    result = MonteCarloResult(
+        standalone=mc["loss_without_contagion"].to_numpy(dtype="float64"),
+        contagion=mc["loss_with_contagion"].to_numpy(dtype="float64"),
+        seed=seed,
+        rho=rho,
+        model="cascade",
+        defaults_standalone=mc["defaults_without_contagion"].to_numpy(dtype=np.int64),
+        defaults_contagion=mc["defaults_with_contagion"].to_numpy(dtype=np.int64),
+    )
+    losses = result.figures()
+    curves = {k: loss_exceedance(v) for k, v in (("without", result.standalone), ("with", result.contagion))}
+    n = len(result.contagion)
+    return {
+        "as_of": as_of.isoformat(),
+        "scenarios": n,
+        "model": result.model,
+        "rho": rho,
+        "seed": seed,
+        "loss_unit": "CNY (Σ EAD × LGD of the firms in default)",
+        **losses,
+        "exceedance": {
+            f"{k}_contagion": {"loss": list(x), "probability_above": list(y)} for k, (x, y) in curves.items()
+        },
+        "defaults_mean": {
+            "without_contagion": float(result.defaults_standalone.mean()) if n else 0.0,
+            "with_contagion": float(result.defaults_contagion.mean()) if n else 0.0,
+        },
+    }
+
+
+# --------------------------------------------------------------------------------------------- chain losses
+
+
+def _chain_reason_udf():  # type: ignore[no-untyped-def]
+    from pyspark.sql.functions import pandas_udf
+
+    @pandas_udf("string")  # type: ignore[call-overload]
+    def reason(pat: pd.Series, sz: pd.Series, ex: pd.Series, w: pd.Series, a: pd.Series, b: pd.Series) -> pd.Series:
+        out = [
+            f"{p} of {s} firms, {int(e)} with exposure (EAD×LGD {format_cny(x)}): expected loss {format_cny(y)} by "
+            f"ratings alone, {format_cny(z)} with network PDs (+{format_cny(z - y)}; proxy: Σ PD × EAD × LGD over "
+            "members)"
+            for p, s, e, x, y, z in zip(pat, sz, ex, w, a, b, strict=True)
+        ]
+        return pd.Series(out, index=pat.index, dtype=object)
+
+    return reason
+
+
+def chain_losses(patterns: DataFrame, firms: DataFrame) -> DataFrame:
+    """Expected loss along each guarantee chain and circle, as the embedded ``chain_losses`` (a documented proxy):
+    ``patterns`` has ``pattern``, ``pattern_id``, ``members`` (``;``-joined) as ``guarantee_patterns``; ``firms``
+    has ``id``, ``pd`` (standalone, not clipped), ``network_pd``, ``loss_weight``.
+
+    Members exploded and joined with the firms, one group-by per pattern; the top member (adds most, then lowest
+    id) by a window per pattern. Ordered as embedded: ``el_added`` descending, then ``pattern_id``."""
+    F = _F()
+    from pyspark.sql import Window
+
+    kept = patterns.where(F.col("pattern").isin("chain", "circle"))
+    long = kept.select(
+        "pattern", "pattern_id", F.explode(F.split(F.col("members").cast("string"), ";")).alias("member")
+    )
+    long = long.dropDuplicates(["pattern_id", "member"])
+    f = firms.select(F.col("id").alias("member"), "pd", "network_pd", F.col("loss_weight").alias("lw"))
+    long = long.join(f, "member").select(
+        "pattern", "pattern_id", "member", "lw",
+        (F.col("pd") * F.col("lw")).alias("el0"), (F.col("network_pd") * F.col("lw")).alias("el1"),
+        ((F.col("network_pd") - F.col("pd")) * F.col("lw")).alias("added"),
+    )  # fmt: skip
+    top = long.withColumn(
+        "_r", F.row_number().over(Window.partitionBy("pattern_id").orderBy(F.col("added").desc(), F.col("member")))
+    ).where(F.col("_r") == 1)
+    agg = long.groupBy("pattern_id").agg(
+        F.first("pattern").alias("pattern"),
+        F.count("*").alias("size"),
+        F.sum((F.col("lw") > 0).cast("long")).alias("members_with_exposure"),
+        F.sum("lw").alias("ead_lgd"),
+        F.sum("el0").alias("el_standalone"),
+        F.sum("el1").alias("el_network"),
+        F.sum("added").alias("el_added"),
+    )
+    agg = agg.join(top.select("pattern_id", F.col("member").alias("top_member")), "pattern_id")
+    reason = _chain_reason_udf()("pattern", "size", "members_with_exposure", "ead_lgd", "el_standalone", "el_network")
+    return agg.select(
+        "pattern", "pattern_id", "size", "members_with_exposure", "ead_lgd", "el_standalone", "el_network",
+        "el_added", "top_member", reason.alias("reason"),
+    ).orderBy(F.col("el_added").desc(), F.col("pattern_id"))  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------ flags
+
+
+def _col(rows: pd.DataFrame, name: str, dtype: str = "float64") -> np.ndarray:
+    return rows[name].to_numpy(dtype=dtype)
+
+
+def _too_connected(rows: pd.DataFrame, hit_n: int, ead_share: float) -> pd.DataFrame:
+    """The embedded ``too_connected_to_fail`` rows (reason and evidence word for word) of a batch of candidates."""
+    ids, rank = _col(rows, "id", "object"), _col(rows, "rank", "int64")
+    hits, share = _col(rows, "firms_hit"), _col(rows, "ead_hit_share")
+    sdr, loss = _col(rows, "systemic_debtrank"), _col(rows, "loss_if_default")
+    out = []
+    for i in range(len(rows)):
+        # Many firms hit is a warning; a material share of the bank's own exposure hit is the high flag.
+        severity = "high" if share[i] >= ead_share else "medium"
+        why = (
+            f"its default alone would distress {int(hits[i])} other firms with {share[i]:.1%} of the bank's EAD "
+            f"(thresholds {hit_n} firms or {ead_share:.0%}; high at {ead_share:.0%} of EAD)"
+        )
+        evidence = {
+            "systemic_debtrank": float(sdr[i]),
+            "rank": int(rank[i]),
+            "firms_hit": int(hits[i]),
+            "ead_hit_share": float(share[i]),
+            "loss_if_default": float(loss[i]),
+            "threshold_firms_hit": hit_n,
+            "threshold_ead_share": ead_share,
+        }
+        out.append(_flag(str(ids[i]), "too_connected_to_fail", severity, why, evidence))
+    return pd.DataFrame(out, columns=list(FLAG_COLUMNS), dtype=object)
+
+
+def _uplift(rows: pd.DataFrame, multiple: float, uplift_min: float) -> pd.DataFrame:
+    """The embedded ``network_pd_uplift`` rows of a batch of firms."""
+    ids, p, q = _col(rows, "id", "object"), _col(rows, "pd"), _col(rows, "network_pd")
+    out = []
+    for i in range(len(rows)):
+        pd_, npd = float(p[i]), float(q[i])
+        why = (
+            f"network PD {npd:.2%} is {npd / pd_:.1f}× its standalone PD {pd_:.2%} (thresholds {multiple:g}× and "
+            f"+{uplift_min:.0%} absolute)"
+        )
+        evidence = {"pd": pd_, "network_pd": npd, "threshold_multiple": multiple, "threshold_uplift": uplift_min}
+        out.append(_flag(str(ids[i]), "network_pd_uplift", "medium", why, evidence))
+    return pd.DataFrame(out, columns=list(FLAG_COLUMNS), dtype=object)
+
+
+def contagion_flags(scores: DataFrame, config: Config | None = None) -> DataFrame:
+    """The embedded analysis's flags with its reasons and evidence (Python formatting in a pandas UDF on the
+    executors): ``too_connected_to_fail`` (a candidate whose default alone distresses ≥ ``contagion_firms_hit``
+    firms or ≥ ``contagion_ead_share`` of the EAD; high at the EAD share) and ``network_pd_uplift`` (network PD
+    ≥ ``contagion_pd_multiple`` × PD and ≥ PD + ``contagion_pd_uplift_min``, for 0 < PD < 1).
+
+    ``scores``: one row per firm with ``id``, ``pd`` (standalone, not clipped), ``network_pd`` and, for the
+    candidates, the :func:`systemic_importance` columns (null elsewhere). Columns ``entity_id, flag, severity,
+    reason, evidence``."""
+    F = _F()
+    th = (config or Config()).threshold
+    hit_n, ead_share = int(th("contagion_firms_hit")), th("contagion_ead_share")
+    multiple, uplift_min = th("contagion_pd_multiple"), th("contagion_pd_uplift_min")
+    connected = scores.where((F.col("firms_hit") >= hit_n) | (F.col("ead_hit_share") >= ead_share)).select(
+        "id", "systemic_debtrank", "rank", "firms_hit", "ead_hit_share", "loss_if_default"
+    )
+    p, q = F.col("pd"), F.col("network_pd")
+    uplifted = scores.where((p > 0) & (p < 1.0) & (q > p) & (q >= multiple * p) & (q - p >= uplift_min)).select(
+        "id", "pd", "network_pd"
+    )
+    a = connected.mapInPandas(lambda it: (_too_connected(f, hit_n, ead_share) for f in it), _FLAG_SCHEMA)
+    b = uplifted.mapInPandas(lambda it: (_uplift(f, multiple, uplift_min) for f in it), _FLAG_SCHEMA)
+    return a.unionByName(b)
+
+
+def _firm_reasons(flags: DataFrame) -> DataFrame:
+    """Each firm's flag reasons joined by ``; `` in the embedded order (too connected first, then PD uplift)."""
+    F = _F()
+    order = F.when(F.col("flag") == "too_connected_to_fail", 0).otherwise(1)
+    per = flags.groupBy(F.col("entity_id").alias("id")).agg(
+        F.array_sort(F.collect_list(F.struct(order.alias("o"), F.col("reason")))).alias("_r")
+    )
+    return per.select("id", F.concat_ws("; ", F.transform("_r", lambda x: x["reason"])).alias("reasons"))
+
+
+# ------------------------------------------------------------------------------------------------ entry
+
+
+def contagion_analysis(
+    tables: dict[str, DataFrame],
+    as_of: date,
+    config: Config | None = None,
+    impact: DataFrame | None = None,
+    *,
+    patterns: DataFrame | None = None,
+    batch: int = 256,
+    mc_batch: int = 500,
+) -> dict[str, DataFrame]:
+    """The embedded ``contagion_analysis`` on Spark, with the thresholds of ``config`` on ``as_of``.
+
+    ``impact`` reuses :func:`.steps.impact_edges` already built with the same factors; ``patterns`` (the guarantee
+    analysis's ``guarantee_patterns``) adds ``chain_losses`` as the embedded scan does after the guarantees.
+    ``batch`` candidates per systemic-importance batch, ``mc_batch`` Monte Carlo scenarios per cascade batch.
+
+    Returns ``contagion`` (one row per firm, ordered by id: ``id, pd, network_pd, systemic_debtrank, rank,
+    firms_hit, loss_if_default, reasons``), ``systemic_importance`` (the ranking of the candidates), ``flags``,
+    ``monte_carlo`` (one row per scenario; absent with ``contagion_mc_scenarios`` = 0) and ``chain_losses``.
+    Frames are checkpointed where the work is iterative, lazy elsewhere; :func:`contagion_summary` gives the
+    summary figures.
+    """
+    F = _F()
+    cfg = config or Config()
+    th = cfg.threshold
+    if impact is None:
+        impact = impact_edges(
+            tables,
+            as_of,
+            guarantee_recovery=th("contagion_guarantee_recovery"),
+            supply_loss_factor=th("contagion_supply_loss_factor"),
+            substitution_cost=th("contagion_substitution_cost"),
+        )
+    impact = impact.localCheckpoint(eager=False)
+    p = standalone_pd(tables).localCheckpoint(eager=False)
+    exposure = firm_exposure(tables).localCheckpoint(eager=False)
+    npd = network_pd(p, impact)
+    cands = candidates_by_exposure(impact, exposure, int(th("contagion_candidates")))
+    ranking = systemic_importance(
+        impact,
+        cands,
+        exposure,
+        hit_distress=th("contagion_hit_distress"),
+        min_distress=th("contagion_min_distress"),
+        batch=batch,
+    ).localCheckpoint(eager=False)
+    scores = (
+        p.select("id", "pd")
+        .join(npd.select("id", "network_pd"), "id")
+        .join(ranking.drop("new_defaults"), "id", "left")
+        .localCheckpoint(eager=False)
+    )
+    flags = contagion_flags(scores, cfg).localCheckpoint(eager=False)
+    table = scores.join(_firm_reasons(flags), "id", "left").select(
+        "id", "pd", "network_pd", "systemic_debtrank", "rank", "firms_hit", "loss_if_default",
+        F.coalesce(F.col("reasons"), F.lit("")).alias("reasons"),
+    ).orderBy("id")  # fmt: skip
+    out: dict[str, DataFrame] = {
+        "contagion": table,
+        "systemic_importance": ranking.orderBy("rank"),
+        "flags": flags,
+    }
+    scenarios = int(th("contagion_mc_scenarios"))
+    if scenarios > 0:
+        out["monte_carlo"] = monte_carlo(
+            impact, p, exposure, scenarios=scenarios, rho=th("contagion_mc_rho"), seed=0, batch=mc_batch
+        ).orderBy("scenario")
+    if patterns is not None:
+        firms = scores.select("id", "pd", "network_pd").join(exposure.select("id", "loss_weight"), "id")
+        out["chain_losses"] = chain_losses(patterns, firms)
+    return out
+
+
+def contagion_summary(
+    tables: dict[str, DataFrame],
+    results: dict[str, DataFrame],
+    impact: DataFrame,
+    as_of: date,
+    config: Config | None = None,
+) -> dict[str, Any]:
+    """The embedded analysis's summary from the results of :func:`contagion_analysis` (small aggregates collected):
+    impact links, candidates, flag counts, mean PDs, the Monte Carlo figures and the data-quality notes. The
+    spectral radius is not ported (``None``; see :data:`NOT_PORTED`)."""
+    F = _F()
+    th = (config or Config()).threshold
+    ent = tables["enterprises"]
+    na, rc = F.col("net_assets"), F.col("registered_capital")
+    bad = ~F.coalesce(na > 0, F.lit(False))
+    has_rc = F.coalesce(rc > 0, F.lit(False))
+    quality = ent.agg(
+        F.sum((bad & has_rc).cast("long")).alias("fallbacks"), F.sum((bad & ~has_rc).cast("long")).alias("missing")
+    ).first()
+    assert quality is not None
+    pd_row = standalone_pd(tables).agg(F.sum(F.col("pd_missing").cast("long")).alias("m")).first()
+    assert pd_row is not None
+    means = results["contagion"].agg(F.mean("pd").alias("p"), F.mean("network_pd").alias("q")).first()
+    assert means is not None
+    counts = {str(r["flag"]): int(r["count"]) for r in results["flags"].groupBy("flag").count().collect()}
+    notes = []
+    if quality["fallbacks"]:
+        notes.append(
+            f"{quality['fallbacks']:,} firms without positive net assets use their registered capital as equity."
+        )
+    if quality["missing"]:
+        notes.append(
+            f"{quality['missing']:,} firms have neither net assets nor registered capital: any exposure wipes them out."
+        )
+    if pd_row["m"]:
+        notes.append(f"{pd_row['m']:,} firms have no PD: taken as 0 (they only fail through the network).")
+    summary: dict[str, Any] = {
+        "as_of": as_of.isoformat(),
+        "impact_links": int(impact.count()),
+        "spectral_radius": None,
+        "candidates": int(results["systemic_importance"].count()),
+        "too_connected_to_fail": counts.get("too_connected_to_fail", 0),
+        "network_pd_uplift": counts.get("network_pd_uplift", 0),
+        "mean_pd": float(means["p"] or 0.0),
+        "mean_network_pd": float(means["q"] or 0.0),
+        "notes": notes,
+        "not_ported": list(NOT_PORTED),
+    }
+    if "monte_carlo" in results:
+        rho = th("contagion_mc_rho")
+        doc = losses_document(results["monte_carlo"].toPandas(), rho=rho, seed=0, as_of=as_of)
+        figures = {k: doc[k] for k in ("without_contagion", "with_contagion")}
+        summary["losses"] = {"scenarios": doc["scenarios"], "rho": rho, "seed": 0, "model": "cascade", **figures}
+    if "chain_losses" in results:
+        total = results["chain_losses"].agg(F.sum("el_added")).first()
+        summary["chain_el_added"] = float(total[0] or 0.0) if total is not None else 0.0
+    return summary
