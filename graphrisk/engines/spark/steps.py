@@ -12,7 +12,7 @@ step                           embedded counterpart                            h
 :func:`mutual_guarantees`      ``guarantees.mutual_guarantees``                self-join
 :func:`group_ties`             ``groups.group_ties`` (ids only)                joins
 :func:`counterparty_groups`    ``groups.counterparty_groups`` (partition)      connected components
-:func:`contact_pairs`          ``hidden_links.firm_signals`` (phone, email)    pandas UDF + group-by + self-join
+:func:`contact_pairs`          ``hidden_links.firm_signals`` (phone, email)    see :mod:`.hidden_links`
 :func:`impact_edges`           ``contagion.impact_matrix``                     joins + group-by
 :func:`debtrank_single_hit`    ``contagion.debtrank`` (single hit)             one join + group-by per round
 =============================  ==============================================  ===================================
@@ -25,11 +25,8 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-
-from graphrisk.config import Config
 from graphrisk.engines.spark.graph import connected_components, strong_components
+from graphrisk.engines.spark.hidden_links import contact_pairs
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -217,64 +214,7 @@ def counterparty_groups(tables: dict[str, DataFrame], ties: DataFrame) -> DataFr
 
 
 # ----------------------------------------------------------------------------------------------- hidden links
-
-
-def _normaliser(kind: str):  # type: ignore[no-untyped-def]
-    """A pandas UDF applying the embedded normaliser once per distinct value of each Arrow batch."""
-    from pyspark.sql.functions import pandas_udf
-
-    @pandas_udf("string")  # type: ignore[call-overload]
-    def normalise(values: pd.Series) -> pd.Series:
-        from graphrisk.analysis.hidden_links import normalize_email, normalize_phone
-
-        fn = normalize_phone if kind == "phone" else normalize_email
-        codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
-        mapped = np.array([fn(u) for u in uniques] + [None], dtype=object)
-        # object dtype: pyspark 3.5's Arrow serializer cannot take pandas 3's Arrow-backed strings.
-        return pd.Series(mapped[codes], index=values.index, dtype=object)
-
-    return normalise
-
-
-def contact_pairs(tables: dict[str, DataFrame], config: Config | None = None) -> DataFrame:
-    """Hidden-link evidence from shared phone numbers and e-mail addresses: ``a_id < b_id``, ``signal``, ``k``,
-    ``value``, ``weight``.
-
-    The exclusivity cap (``hidden_links_exclusivity_cap``) is applied before any pair is formed: a value held
-    by more firms (a call centre, an agent's mailbox) is dropped at the group-by, so the self-join makes at
-    most cap² rows per value. ``weight`` = signal weight × exclusivity(k), times the revoked / deregistered
-    factor, with the thresholds of ``config`` as in ``hidden_links.firm_signals``."""
-    F = _F()
-    from pyspark.sql import Window
-
-    from graphrisk.analysis.hidden_links import _DEREGISTERED, _REVOKED, SIGNALS
-
-    th = (config or Config()).threshold
-    cap = int(th("hidden_links_exclusivity_cap"))
-    w = {signal: th(SIGNALS[signal][0]) for signal in ("phone", "email")}
-    revoked_factor, deregistered_factor = th("hidden_links_revoked_factor"), th("hidden_links_deregistered_factor")
-    ent = tables["enterprises"]
-    frames = []
-    for signal in ("phone", "email"):
-        v = ent.select("id", _normaliser(signal)(F.col(signal)).alias("value")).where(F.col("value").isNotNull())
-        v = v.distinct().withColumn("k", F.count("*").over(Window.partitionBy("value")))
-        v = v.where((F.col("k") >= 2) & (F.col("k") <= cap))
-        a, b = v.alias("a"), v.alias("b")
-        pairs = a.join(b, (F.col("a.value") == F.col("b.value")) & (F.col("a.id") < F.col("b.id"))).select(
-            F.col("a.id").alias("a_id"), F.col("b.id").alias("b_id"), F.lit(signal).alias("signal"),
-            F.col("a.k").alias("k"), F.col("a.value").alias("value"),
-        )  # fmt: skip
-        # exclusivity(k) = 1 − ((k − 2)/(cap − 1))², as hidden_links.exclusivity.
-        excl = F.greatest(F.lit(0.0), F.lit(1.0) - F.pow((F.col("k") - 2.0) / float(max(cap - 1, 1)), 2))
-        frames.append(pairs.withColumn("weight", F.lit(w[signal]) * excl))
-    out = frames[0].unionByName(frames[1])
-    status = ent.select("id", F.trim(F.col("status")).alias("status"))
-    for end in ("a", "b"):
-        out = out.join(status.toDF(f"{end}_id", f"{end}_status"), f"{end}_id", "left")
-    for values, factor in ((_REVOKED, revoked_factor), (_DEREGISTERED, deregistered_factor)):
-        dead = F.col("a_status").isin(*values) | F.col("b_status").isin(*values)
-        out = out.withColumn("weight", F.when(dead, F.col("weight") * factor).otherwise(F.col("weight")))
-    return out.where(F.col("weight") > 0).drop("a_status", "b_status")
+# contact_pairs lives with the other hidden-link signals in hidden_links.py; re-exported above for the scan.
 
 
 # ----------------------------------------------------------------------------------------------- contagion
