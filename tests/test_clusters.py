@@ -193,6 +193,43 @@ def test_clusters_partition_the_kept_components_and_respect_the_minimum_size(see
     assert (again.labels == c.labels).all()
 
 
+def _sparse_component(rng: np.random.Generator, n: int, extra: int) -> sp.coo_array:
+    """One component of ``n`` nodes: a random spanning tree plus ``extra`` random ties, weights 0.02–1 (sparse enough
+    for Leiden to split it, and ambiguous enough that its random draws decide where)."""
+    u = np.r_[[int(rng.integers(0, i)) for i in range(1, n)], rng.integers(0, n, extra)]
+    v = np.r_[np.arange(1, n), rng.integers(0, n, extra)]
+    keep = u != v
+    u, v = u[keep], v[keep]
+    w = rng.uniform(0.02, 1.0, len(u))
+    return sp.coo_array((np.r_[w, w], (np.r_[u, v], np.r_[v, u])), shape=(n, n))
+
+
+# Seeds whose V Leiden splits; with seed 11, one Leiden call over W and V together cuts V differently.
+@pytest.mark.parametrize("seed", [0, 3, 11])
+def test_a_firms_cluster_does_not_depend_on_unrelated_components(seed: int) -> None:
+    """Leiden runs once per large component: adding a component with no tie to V, before or after it, leaves V's
+    clusters as they were (a credit officer's cluster must not move because the bank booked an unrelated group)."""
+    rng = np.random.default_rng(seed)
+    n = 30
+    v = _sparse_component(rng, n, 20)
+    w = _sparse_component(rng, 30, 20)
+
+    def partition(matrix: sp.coo_array, n: int) -> list[list[int]]:
+        risk = RiskGraph(
+            matrix=sp.csr_array(matrix), n_firms=matrix.shape[0],
+            ids=np.array([f"F{i:03d}" for i in range(matrix.shape[0])], dtype=object), pairs={},
+        )  # fmt: skip
+        labels = risk_clusters(risk, min_size=3, split_min_size=10, seed=seed).labels[:n]
+        return sorted(sorted(np.flatnonzero(labels == k).tolist()) for k in set(labels.tolist()) if k >= 0)
+
+    alone = partition(v, n)
+    assert len(alone) >= 2  # Leiden split V: the test could see a change
+    assert partition(sp.block_diag([v, w]).tocoo(), n) == alone
+    assert partition(sp.block_diag([w, v]).tocoo(), w.shape[0] + n)[-len(alone) :] == [
+        [i + w.shape[0] for i in c] for c in alone
+    ]
+
+
 # ------------------------------------------------------------------------------------------- indicators
 
 

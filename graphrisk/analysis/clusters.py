@@ -451,7 +451,16 @@ def _risk_graph(
     vs.append(c)
     ws.append(dep)
     pairs["supply"] = len(s)
-    size = n + len(hubs)
+    ids = np.concatenate([graph.node_ids[:n], graph.node_ids[hubs]]).astype(object)
+    return RiskGraph(matrix=_symmetric(us, vs, ws, n + len(hubs)), n_firms=n, ids=ids, pairs=pairs)
+
+
+def _symmetric(us: Sequence[np.ndarray], vs: Sequence[np.ndarray], ws: Sequence[np.ndarray], size: int) -> sp.csr_array:
+    """The symmetric ``size`` × ``size`` matrix of the ties (u, v, weight), one array per relation in the order
+    guarantee, control, suspected link, supply: weights of one pair add up, self-ties and zero sums drop out.
+
+    The Spark engine builds each component's matrix here from the same arrays in the same order, so the sums
+    (hence Leiden's input) are equal to the last bit."""
     u, v, w = np.concatenate(us), np.concatenate(vs), np.concatenate(ws)
     keep = u != v
     u, v, w = u[keep], v[keep], w[keep]
@@ -459,8 +468,7 @@ def _risk_graph(
     matrix = sp.csr_array(m.tocsr())
     matrix.sum_duplicates()
     matrix.eliminate_zeros()
-    ids = np.concatenate([graph.node_ids[:n], graph.node_ids[hubs]]).astype(object)
-    return RiskGraph(matrix=matrix, n_firms=n, ids=ids, pairs=pairs)
+    return matrix
 
 
 # ------------------------------------------------------------------------------------------------ clusters
@@ -558,11 +566,19 @@ def risk_clusters(
     split_min_size: int = 10,
     resolution: float = 0.01,
     seed: int = 0,
+    per_component: bool = True,
 ) -> Clustering:
     """Clusters of the risk graph: components with at least ``min_size`` firms; those with fewer than
     ``split_min_size`` firms whole, larger ones split by Leiden with the Constant Potts Model at ``resolution``
     (deterministic with ``seed``), with communities below ``min_size`` firms merged into their most strongly tied
     neighbour.
+
+    Leiden runs once per large component in component order, each fed its nodes in the graph's order (the default,
+    and what the Spark engine runs on its executors), so a firm's cluster never depends on components it has no tie
+    to: adding an unrelated component to the portfolio leaves every other cluster as it was. With
+    ``per_component=False`` it runs once on all the large components together (one call:
+    Leiden's random draws are shared by every node of one call, so the two agree whenever at most one component is
+    large and may differ otherwise).
 
     Examples
     --------
@@ -583,14 +599,18 @@ def risk_clusters(
     kept = firms >= min_size
     big = kept & (firms >= split_min_size)
     node_label = np.where(kept[comp], comp, -1)
-    # Leiden on the large components only, all in one call (a community never spans two components); their
-    # communities get labels beyond the component numbers.
+    # Leiden on the large components only, all in one call or one call each; their communities get labels beyond
+    # the component numbers.
     next_label = ncomp
     nodes = np.flatnonzero(big[comp])
-    if len(nodes):
-        sub = sp.csr_array(risk.matrix[nodes][:, nodes])
-        comm = _merge_small(sub, _leiden(sub, resolution, seed), nodes < n, min_size)
-        node_label[nodes] = next_label + comm
+    calls = [nodes] if len(nodes) else []
+    if per_component and len(nodes):
+        by = nodes[np.argsort(comp[nodes], kind="stable")]  # ascending node order inside each component
+        calls = np.split(by, np.flatnonzero(np.diff(comp[by])) + 1)
+    for part in calls:
+        sub = sp.csr_array(risk.matrix[part][:, part])
+        comm = _merge_small(sub, _leiden(sub, resolution, seed), part < n, min_size)
+        node_label[part] = next_label + comm
         next_label += int(comm.max()) + 1
     # Canonical numbering: by each cluster's smallest firm (firm indices follow the graph's id order).
     lab = node_label[:n]
@@ -747,9 +767,13 @@ def cluster_indicators(
     pd_full: float = 0.2,
     uplift_full: float = 0.1,
     ead_share_full: float = 0.05,
+    total_ead: float | None = None,
 ) -> pd.DataFrame:
     """One row per cluster number (``labels``: per firm, −1 outside): ``size``, ``ead``, the raw figures and each
     indicator's normalised value ``<name>_value`` (see :data:`INDICATORS`), all vectorised over clusters.
+
+    ``total_ead`` (the bank's EAD, for ``ead_share``) defaults to the sum of ``inputs.ead``; the Spark engine passes
+    the portfolio's total when ``inputs`` hold one batch of components.
 
     Examples
     --------
@@ -768,7 +792,7 @@ def cluster_indicators(
     k = int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
     size = _per_cluster(labels, k)
     ead = _per_cluster(labels, k, inputs.ead)
-    total_ead = float(inputs.ead.sum())
+    total_ead = float(inputs.ead.sum()) if total_ead is None else total_ead
     # Guarantee edges inside one cluster; an edge is mutual when its reverse is active too.
     gs, gd = inputs.guarantee_src, inputs.guarantee_dst
     n = len(labels)
@@ -967,10 +991,24 @@ def cluster_tables(
     >>> clusters[["cluster_id", "members"]].values.tolist(), members["role"].tolist()
     ([['RC-000001', 'A;B;C']], ['guarantor', 'hub;guarantor;borrower', 'borrower'])
     """
-    n = graph.n_enterprises
+    names = graph.enterprises["name"].to_numpy(dtype=object)
+    return _cluster_tables(graph.node_ids, graph.n_enterprises, names, risk, clustering, scored, inputs)
+
+
+def _cluster_tables(
+    node_ids: np.ndarray,
+    n: int,
+    names: np.ndarray,
+    risk: RiskGraph,
+    clustering: Clustering,
+    scored: pd.DataFrame,
+    inputs: ClusterInputs,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`cluster_tables` on arrays: ``node_ids`` names every node index ``inputs.controller_of`` uses (the
+    ``n`` firms first), ``names`` the firms' names. The Spark engine calls it on one batch of components."""
     labels = clustering.labels
     k = clustering.k
-    ids = graph.node_ids[:n].astype(object)
+    ids = node_ids[:n].astype(object)
     first = np.full(k, n, dtype=np.int64)
     members_idx = np.flatnonzero(labels >= 0)
     np.minimum.at(first, labels[members_idx], members_idx)
@@ -991,7 +1029,7 @@ def cluster_tables(
     counts = pairs.value_counts().reset_index(name="count")
     counts = counts[counts["count"] >= 2].sort_values(["cluster", "controller"])
     ctl_cluster = counts["cluster"].to_numpy(dtype=np.int64)
-    ctl_names = graph.node_ids[counts["controller"].to_numpy(dtype=np.int64)].astype(object)
+    ctl_names = node_ids[counts["controller"].to_numpy(dtype=np.int64)].astype(object)
     cuts = np.flatnonzero(np.diff(ctl_cluster)) + 1
     controllers = np.full(k, "", dtype=object)
     if len(ctl_cluster):
@@ -1011,7 +1049,6 @@ def cluster_tables(
     in_rev = np.zeros(n, dtype=bool)
     if inputs.revolving:
         in_rev[np.concatenate(inputs.revolving)] = True
-    names = graph.enterprises["name"].to_numpy(dtype=object)
     members = pd.DataFrame(
         {
             "cluster_id": cid[mem_rank] if k else np.zeros(0, dtype=object),
