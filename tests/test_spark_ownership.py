@@ -198,6 +198,7 @@ def test_corporate_groups_and_cross_holdings_parity(spark_ownership: dict[str, A
     got = spark_ownership["groups_corporate"].sort_values("group_id").reset_index(drop=True)
     assert len(want) > 100
     assert got.astype(str).values.tolist() == want.astype(str).values.tolist()
+
     # Cross-holdings: the same sets, sizes, edges and self-ownership per member (numbering and member order are
     # the id order on Spark, the label order of scipy in the embedded engine).
     def per_set(frame: pd.DataFrame) -> dict[frozenset[str], tuple[Any, ...]]:

@@ -60,7 +60,9 @@ def test_summary_names_every_step_and_file(spark_report: Path, summary: dict[str
         assert (spark_report / info["file"]).exists(), name
         assert info["where"] and info["seconds"] >= 0
     assert set(summary["steps"]) >= {"guarantee_circles", "mutual_guarantees", "counterparty_groups", "controllers",
-                                     "control", "flags", "risk_scores"}  # fmt: skip
+                                     "control", "suspected_links", "risk_clusters", "flags", "risk_scores"}  # fmt: skip
+    # The risk graph's giant component (one Leiden task) is reported: at 10k it holds most firms.
+    assert summary["largest_risk_cluster_component"] > 5_000
     # Validation ran: every row is accounted for (rows in = loaded + rejected), and the 10k portfolio is clean.
     for name, stats in summary["data_quality"]["tables"].items():
         assert stats["rows"] == stats["accepted"] + stats["rejected"], name
@@ -77,7 +79,8 @@ def test_flags_equal_the_embedded_scan(
     spark_report: Path, summary: dict[str, Any], embedded_flags: pd.DataFrame
 ) -> None:
     ported = summary["analyses"]
-    assert set(ported) >= {"ownership", "guarantees", "counterparty_groups", "contagion"}
+    every = {"ownership", "guarantees", "hidden_links", "counterparty_groups", "contagion", "risk_clusters"}
+    assert set(ported) >= every
     want = embedded_flags[embedded_flags["analysis"].isin(ported)]
     got = pd.read_csv(spark_report / "flags.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
     assert list(got.columns) == list(want.columns)

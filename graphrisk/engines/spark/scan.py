@@ -32,9 +32,8 @@ __all__ = ["NOT_PORTED", "Neo4jTarget", "run", "run_cli"]
 # Embedded analyses and steps with no Spark counterpart yet (issue 9, later milestones).
 NOT_PORTED: tuple[str, ...] = (
     "ownership: beneficial owners (the cn-2024 profile)",
-    "hidden links: address, domain, officer, shareholder, controller and name signals; scores and groups",
     *CT_NOT_PORTED,
-    "clusters (community detection), structure, data quality",
+    "structure and data-quality summaries",
     "report.html (the Spark engine writes tables, flags and scores; no HTML report yet)",
     "Neo4j write-back of results other than the counterparty groups (patterns, contagion, risk scores)",
 )
@@ -273,8 +272,26 @@ def run(
     for name in ("group_exposures", "limit_breaches", "lex_screening"):
         step(name, where, f"{name}.csv", _csv_ordered, lambda name=name: group_tables[name])
     flag_parts.append(("counterparty_groups", group_tables["flags"]))
-    step("contact_pairs", "distributed (pandas UDF on executors)", "contact_pairs.csv", _csv,
-         lambda: S.contact_pairs(tables, cfg))  # fmt: skip
+
+    from graphrisk.engines.spark.hidden_links import hidden_links_analysis
+
+    link_tables: dict[str, DataFrame] = {}
+
+    def suspected() -> DataFrame:
+        # Signals (normalisers in pandas UDFs, the exclusivity cap before any pair), scores, links, groups,
+        # person candidates and related transactions: one pass, with the Spark controllers.
+        out = hidden_links_analysis(tables, cfg, controllers)
+        link_tables.update({name: keep(f"h_{name}", frame) for name, frame in out.items()})
+        return link_tables["suspected_links"]
+
+    where = "distributed: normalisers in pandas UDFs, the exclusivity cap before the self-join"
+    step("suspected_links", where, "suspected_links.csv", _csv, suspected)
+    for name in ("suspected_groups", "person_candidates", "related_transactions"):
+        step(name, where, f"{name}.csv", _csv, lambda name=name: link_tables[name])
+    # Every piece of evidence behind the scores (one row per pair, signal and value): the audit trail, large.
+    step("hidden_link_signals", "distributed", "hidden_link_signals.parquet", _parquet,
+         lambda: link_tables["signals"])  # fmt: skip
+    flag_parts.append(("hidden_links", link_tables["flags"]))
 
     impact = S.impact_edges(
         tables,
@@ -302,6 +319,27 @@ def run(
     if "chain_losses" in contagion_tables:
         step("chain_losses", "distributed", "chain_losses.csv", _csv_ordered, lambda: contagion_tables["chain_losses"])
     flag_parts.append(("contagion", contagion_tables["flags"]))
+
+    from graphrisk.engines.spark.clusters import clusters_analysis
+
+    cluster_tables: dict[str, DataFrame] = {}
+    cluster_stats: dict[str, Any] = {}
+
+    def clusters() -> DataFrame:
+        # The risk graph's components on Spark; Leiden, indicators and reasons per batch of whole components.
+        out = clusters_analysis(
+            tables, day, cfg, controllers, link_tables["suspected_links"],
+            guarantors=guarantee_tables["guarantors"], guarantee_patterns=guarantee_tables["guarantee_patterns"],
+            contagion=contagion_tables["contagion"], stats=cluster_stats,
+        )  # fmt: skip
+        cluster_tables.update({name: keep(f"rc_{name}", frame) for name, frame in out.items()})
+        return cluster_tables["clusters"].orderBy("cluster_id")
+
+    where = "components distributed; Leiden and indicators per batch of whole components on the executors"
+    step("risk_clusters", where, "clusters.csv", _csv_ordered, clusters)
+    step("cluster_members", where, "cluster_members.csv", _csv_ordered,
+         lambda: cluster_tables["cluster_members"].orderBy("cluster_id", "member_id"))  # fmt: skip
+    flag_parts.append(("risk_clusters", cluster_tables["flags"]))
     losses = CT.losses_document(
         contagion_tables["monte_carlo"].toPandas(), rho=th("contagion_mc_rho"), seed=0, as_of=day
     )
@@ -335,6 +373,8 @@ def run(
         "data_quality": data_quality,
         "flags_by_severity": by_severity,
         "largest_guarantee_component": largest_component,
+        # The largest risk-graph component bounds the one task that runs Leiden on it (docs/spark-sizing.md).
+        "largest_risk_cluster_component": cluster_stats.get("largest_component", 0),
         # The embedded analyses whose flags this engine raises in full (the others are in not_ported).
         "analyses": [name for name, _ in flag_parts],
         "version": __version__,
