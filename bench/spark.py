@@ -2,6 +2,7 @@
 
     python bench/spark.py                                   # the 1M portfolio, local[1] then local[2]
     python bench/spark.py --sizes 100000 --masters 'local[2]'
+    python bench/spark.py --reuse                           # report runs made earlier (one master per sitting)
 
 Runs ``graphrisk scan DATA --engine spark --spark-master M`` as a child process (one JVM per run: a SparkSession's
 master cannot change inside one process) on ``bench/out/portfolio-<N>-s0`` (generated when missing, seed 0), with
@@ -44,10 +45,15 @@ def portfolio(size: int) -> Path:
     return path
 
 
-def run(size: int, master: str) -> dict[str, object]:
+def run(size: int, master: str, *, reuse: bool = False) -> dict[str, object]:
     data = portfolio(size)
     cores = master.removeprefix("local[").removesuffix("]")
     out = ROOT / "bench" / "out" / f"spark-{size}-local{cores}"
+    kept = out / "bench.json"
+    if reuse and kept.exists():
+        # A run measured earlier (one master per sitting: a 1M run takes long), reported with the others.
+        say(f"reusing {kept}")
+        return dict(json.loads(kept.read_text(encoding="utf-8")))
     env = {**os.environ}
     env.setdefault("GRAPHRISK_SPARK_DRIVER_MEMORY", "6g")
     env.setdefault("GRAPHRISK_SPARK_SHUFFLE_PARTITIONS", "8")
@@ -72,19 +78,24 @@ def run(size: int, master: str) -> dict[str, object]:
         say(done.stderr[-4000:])
         raise SystemExit(f"scan on {master} failed with exit code {done.returncode}")
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    return {"master": master, "wall": wall, "rss_gb": rss, "steps": summary["steps"]}
+    result = {"master": master, "wall": wall, "rss_gb": rss, "steps": summary["steps"], "measured": time.ctime()}
+    kept.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000000", help="comma-separated portfolio sizes")
     parser.add_argument("--masters", default="local[1],local[2]", help="comma-separated Spark masters")
+    parser.add_argument(
+        "--reuse", action="store_true", help="report a master's earlier run (bench.json) if there is one"
+    )
     args = parser.parse_args()
     for size in (int(s) for s in args.sizes.split(",")):
         runs = []
         for master in args.masters.split(","):
             say(f"{size:,} firms on {master} …")
-            runs.append(run(size, master))
+            runs.append(run(size, master, reuse=args.reuse))
         print(f"\nSpark engine, {size:,} firms (seconds per step)")
         header = f"{'step':28}" + "".join(f"{r['master']:>12}" for r in runs)
         if len(runs) == 2:
@@ -92,7 +103,7 @@ def main() -> None:
         print(header)
         steps = list(runs[0]["steps"])  # type: ignore[call-overload]
         for name in steps:
-            secs = [float(r["steps"][name]["seconds"]) for r in runs]  # type: ignore[index]
+            secs = [float(r["steps"].get(name, {}).get("seconds", "nan")) for r in runs]  # type: ignore[attr-defined]
             line = f"{name:28}" + "".join(f"{s:12.1f}" for s in secs)
             if len(secs) == 2 and secs[1] > 0:
                 line += f"{secs[0] / secs[1]:10.2f}"
