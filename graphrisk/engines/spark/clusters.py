@@ -29,16 +29,12 @@ matrix's summed weights are equal to the last bit and the seeded Leiden draws th
 one guarantor–borrower pair are a Spark sum: three or more parallel guarantees of one pair may differ from
 numpy's sum in the last bit, which moves a weight only when the amount is below the guarantor's capital.)
 
-Parity with the embedded scan. The embedded analysis runs Leiden once over all large components together, and
-Leiden's random draws are shared by every node of one call; so per-component Leiden gives the embedded partition
-whenever at most one component reaches ``cluster_split_min_size`` firms, and a different partition of the same
-kind otherwise (the 10k portfolio with guarantee ties only has two large components: 400 of its 728 clusters
-differ). The synthetic portfolios (500 to 10k firms, several seeds) each have one giant component (12,202 of
-12,331 nodes at 10k), so the two agree there. ``leiden_scope="portfolio"`` reproduces the embedded call exactly
-by sending every large component to one task (bounded by the sum of the large components instead of the
-largest); making the embedded scan run per component (``risk_clusters(..., per_component=True)``) would make the
-default agree everywhere. The bank's total EAD (for ``exposure_concentration``) is a Spark sum, which may differ
-from numpy's pairwise sum in the last bits; every other figure is computed as embedded, in the embedded order.
+Parity with the embedded scan. Both engines run Leiden once per large component (the embedded default,
+``risk_clusters(..., per_component=True)``), so they give the same partition on any portfolio: a component's clusters
+never depend on another component. ``leiden_scope="portfolio"`` sends every large component to one task and runs one
+Leiden call over all of them, as the embedded ``per_component=False`` does (bounded by the sum of the large
+components instead of the largest). The bank's total EAD (for ``exposure_concentration``) is a Spark sum, which may
+differ from numpy's pairwise sum in the last bits; every other figure is computed as embedded, in the embedded order.
 
 Size bound of one task: the largest risk-graph component (with ``leiden_scope="component"``) plus its batch's share
 of the small ones; its nodes, ties and firm facts are in memory and Leiden is near-linear in its ties. The risk
@@ -556,10 +552,10 @@ def clusters_analysis(
     supply link between firms of ``enterprises``), as the embedded loader makes them.
 
     ``batches`` (default ``spark.sql.shuffle.partitions``) is how many groups of whole components the embedded
-    functions run on; ``leiden_scope="portfolio"`` runs Leiden once over every large component (the embedded call,
-    in one task) instead of once per component (see the module docstring). ``stats``, when given, gets
-    ``component_rounds``, ``components_clustered``, ``components_split`` and ``largest_component`` (nodes of the
-    largest clustered component: the bound of one task).
+    functions run on; ``leiden_scope="portfolio"`` runs Leiden once over every large component (the embedded
+    ``per_component=False``, in one task) instead of once per component (see the module docstring). ``stats``,
+    when given, gets ``component_rounds``, ``components_clustered``, ``components_split`` and
+    ``largest_component`` (nodes of the largest clustered component: the bound of one task).
 
     >>> out = clusters_analysis(tables, date(2026, 6, 30), Config(), controllers, links,  # doctest: +SKIP
     ...                         guarantors=firms, guarantee_patterns=patterns, contagion=contagion)
