@@ -6,9 +6,9 @@ connected components are our own DataFrame implementation of the alternating lar
 2014): O(log² n) rounds of joins and group-bys, each linear in the edges; ids are compared as strings, so the
 label of a component is its smallest id.
 
-Strongly connected components are computed per weakly connected component (``applyInPandas``: one task per
-component, scipy on the executor): the work of a task is bounded by the largest weak component, which the
-guarantee circles keep small; only that component's edges meet in one task, nothing goes to the driver.
+Strongly connected components are computed per batch of whole weakly connected components (``applyInPandas``,
+scipy on the executor): the work of a task is bounded by the largest weak component plus its batch's share of the
+others; only whole components' edges meet in one task, nothing goes to the driver.
 
 >>> # doctest: +SKIP
 >>> connected_components(spark.createDataFrame([("A", "B"), ("C", "B"), ("D", "E")], "src string, dst string"))
@@ -95,7 +95,8 @@ def connected_components(
 
 
 def _scc_of_component(frame: pd.DataFrame) -> pd.DataFrame:
-    """Strong components of one weak component's edges: ``id, scc`` for members of components of 2+ nodes."""
+    """Strong components of the edges of one or more whole weak components: ``id, scc`` for members of strong
+    components of 2+ nodes."""
     import scipy.sparse as sp
     from scipy.sparse import csgraph
 
@@ -113,16 +114,23 @@ def _scc_of_component(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"id": pd.Series(ids[keep], dtype=object), "scc": pd.Series(scc, dtype=object)})
 
 
-def strong_components(edges: DataFrame, components: DataFrame) -> DataFrame:
+def strong_components(edges: DataFrame, components: DataFrame, *, batches: int | None = None) -> DataFrame:
     """``id, scc`` for every node in a strongly connected component of two or more nodes; ``scc`` is its
-    smallest id. ``components`` is :func:`connected_components` of the same edges (one task per weak
-    component)."""
+    smallest id. ``components`` is :func:`connected_components` of the same edges.
+
+    Every edge of a weak component must meet in one task, but a strong component never spans two weak ones, so a
+    task takes a batch of whole weak components (``pmod(xxhash64(component), batches)``, default
+    ``spark.sql.shuffle.partitions``) and runs scipy once on the batch's edges: one Python call per batch, not one
+    per component (most components are pairs, and a call costs more than their work)."""
     from pyspark.sql import functions as F
 
+    spark = edges.sparkSession
+    n = batches or int(spark.conf.get("spark.sql.shuffle.partitions") or "4")
     by_comp = edges.join(components.withColumnRenamed("id", "src"), "src").select("component", "src", "dst")
-    # Only weak components with a cycle candidate matter, but every edge of them must meet in one task.
+    batch = F.pmod(F.xxhash64("component"), F.lit(n)).alias("batch")
     return (
-        by_comp.groupBy("component")
+        by_comp.select(batch, "src", "dst")
+        .groupBy("batch")
         .applyInPandas(lambda f: _scc_of_component(f[["src", "dst"]]), schema="id string, scc string")
         .where(F.col("id").isNotNull())
     )
