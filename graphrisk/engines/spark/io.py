@@ -13,6 +13,8 @@ columns marked ``pseudonymise``; the validating reader pseudonymises them with t
 
 >>> from graphrisk.engines.spark.io import table_files
 >>> from pathlib import Path
+
+from graphrisk.engines.spark.fs import Location, location
 >>> table_files(Path("/nonexistent"), "guarantees")
 []
 """
@@ -24,12 +26,13 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 
 from graphrisk.config import TableSource
+from graphrisk.engines.spark.fs import Location, location
 from graphrisk.errors import DataError, InputFileError, MissingColumnError
 from graphrisk.schema import SCHEMA, Column, Table
 from loaders.readers import find_table_file
@@ -59,7 +62,7 @@ _TRUE = ("true", "1", "yes", "y", "t", "是", "真")
 _FALSE = ("false", "0", "no", "n", "f", "否", "假")
 
 
-def table_files(data_dir: Path, table: str) -> list[Path]:
+def table_files(data_dir: Location, table: str) -> list[Location]:
     """The file (or Parquet folder) holding ``table``: its name or a file alias, ``.parquet`` before ``.csv``."""
     t = SCHEMA[table]
     for name in (t.name, *t.file_aliases):
@@ -108,7 +111,7 @@ def _typed(raw: SparkColumn, col: Column, multiplier: float, percent: bool) -> S
     return text
 
 
-def read_table(spark: SparkSession, path: Path, table: str) -> DataFrame:
+def read_table(spark: SparkSession, path: Location, table: str) -> DataFrame:
     """One table with canonical column names and types; unknown headers are left out."""
     t = SCHEMA[table]
     if path.suffix == ".parquet":
@@ -142,12 +145,12 @@ def read_table(spark: SparkSession, path: Path, table: str) -> DataFrame:
     return raw.select(*columns)
 
 
-def read_tables(spark: SparkSession, data_dir: Path) -> dict[str, DataFrame]:
+def read_tables(spark: SparkSession, data_dir: Location | str) -> dict[str, DataFrame]:
     """Every table found in ``data_dir`` (enterprises is required), keyed by the schema's table name.
 
     A missing optional table is an empty DataFrame with the schema's columns, so steps need no special case.
     """
-    data_dir = Path(data_dir)
+    data_dir = location(data_dir, spark)
     if not data_dir.is_dir():
         raise DataError(f"{data_dir}: no such folder. Fix: give the folder that holds enterprises.csv.")
     out: dict[str, DataFrame] = {}
@@ -345,7 +348,7 @@ def _record_numberer(plan: dict[int, tuple[int, bool, int]]) -> Any:
     return number
 
 
-def _numbered_lines(spark: SparkSession, path: Path, delimiter: str) -> DataFrame:
+def _numbered_lines(spark: SparkSession, path: Location, delimiter: str) -> DataFrame:
     """A text file's lines with their partition, the id Spark gives each row, the byte offset of their block and
     the quote flags of :func:`quote_patterns`. Built the same way wherever it is used, so that the partitions of
     the counting job and of the numbering are the same."""
@@ -366,7 +369,7 @@ def _numbered_lines(spark: SparkSession, path: Path, delimiter: str) -> DataFram
     )
 
 
-def line_stats(spark: SparkSession, files: list[tuple[Path, str]]) -> dict[str, list[tuple[int, int, int, int]]]:
+def line_stats(spark: SparkSession, files: list[tuple[Location, str]]) -> dict[str, list[tuple[int, int, int, int]]]:
     """For each (text file, delimiter): its partitions as (partition, lines, byte offset of the first block,
     lines ending inside a quoted field when read from a record start), in one Spark job for all the files."""
     from pyspark.sql import functions as F
@@ -394,7 +397,7 @@ def line_stats(spark: SparkSession, files: list[tuple[Path, str]]) -> dict[str, 
 
 
 def numbered_records(
-    spark: SparkSession, path: Path, delimiter: str = ",", stats: list[tuple[int, int, int, int]] | None = None
+    spark: SparkSession, path: Location, delimiter: str = ",", stats: list[tuple[int, int, int, int]] | None = None
 ) -> DataFrame:
     """The records of a delimited text file with the embedded loader's numbering: ``_rec`` (the header is 1, the
     first data row 2; a blank line is a record too) and ``text`` (a record's lines joined by ``\\n``).
@@ -483,7 +486,7 @@ class RawCells:
     """
 
     table: Table
-    path: Path
+    path: Location
     frame: DataFrame
     columns: tuple[str, ...]
     percent_columns: frozenset[str] = frozenset()
@@ -499,10 +502,11 @@ WHITESPACE = (
 WHITESPACE_CLASS = "[" + "".join(f"\\u{ord(c):04x}" for c in WHITESPACE) + "]"  # the same, for a regex
 
 
-def find_table_path(data_dir: Path, table: Table, source: TableSource) -> Path | None:
+def find_table_path(data_dir: Location, table: Table, source: TableSource) -> Location | None:
     """The file the embedded loader would read for ``table`` (same names, aliases, suffixes and graphrisk.toml
     ``file``), else a Parquet folder ``<table>.parquet``; ``None`` when there is neither."""
-    found = find_table_file(data_dir, table, source)
+    # A HadoopPath answers the Path methods find_table_file uses (iterdir, is_file, suffix, stem, exists).
+    found = find_table_file(cast(Path, data_dir), table, source)
     if found is not None:
         return found
     folders = [p for p in table_files(data_dir, table.name) if p.is_dir()]
@@ -531,7 +535,7 @@ def _sniff(header: str) -> str:
     return max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
 
 
-def _text_header(path: Path, source: TableSource) -> tuple[str, str]:
+def _text_header(path: Location, source: TableSource) -> tuple[str, str]:
     """(delimiter, header line) of a text table, read on the driver as the embedded reader reads them.
 
     A file that does not start as UTF-8 is refused here, before Spark would read it with replacement characters.
@@ -554,7 +558,7 @@ def _text_header(path: Path, source: TableSource) -> tuple[str, str]:
 
 
 def _csv_cells(
-    spark: SparkSession, path: Path, delimiter: str, first: str, stats: list[tuple[int, int, int, int]]
+    spark: SparkSession, path: Location, delimiter: str, first: str, stats: list[tuple[int, int, int, int]]
 ) -> tuple[DataFrame, list[str]]:
     """(frame with ``_line``, ``_overflow`` and ``_0`` … ``_{n-1}`` for the header's n fields, headers)."""
     from pyspark.sql import functions as F
@@ -581,7 +585,7 @@ def _csv_cells(
     return frame, _mangle(headers)
 
 
-def _parquet_cells(spark: SparkSession, path: Path) -> tuple[DataFrame, list[str]]:
+def _parquet_cells(spark: SparkSession, path: Location) -> tuple[DataFrame, list[str]]:
     """A Parquet file (or folder, files in name order) as text cells the way the embedded reader renders them."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -614,16 +618,16 @@ def _parquet_cells(spark: SparkSession, path: Path) -> tuple[DataFrame, list[str
 
 def read_all_cells(
     spark: SparkSession,
-    data_dir: Path,
+    data_dir: Location | str,
     sources: Mapping[str, TableSource] | None = None,
     tables: Iterable[str] | None = None,
 ) -> dict[str, RawCells]:
     """The cells of every table (or of ``tables``) that has a file in ``data_dir``, as :func:`read_cells` reads
     them; one Spark job counts the lines of all the text files."""
-    located: dict[str, tuple[Path, tuple[str, str] | None]] = {}
+    located: dict[str, tuple[Location, tuple[str, str] | None]] = {}
     for name in tables if tables is not None else [t.name for t in SCHEMA]:
         src = (sources or {}).get(name) or TableSource()
-        path = find_table_path(Path(data_dir), SCHEMA[name], src)
+        path = find_table_path(location(data_dir, spark), SCHEMA[name], src)
         if path is None:
             continue
         suffix = path.suffix.casefold()
@@ -643,7 +647,9 @@ def read_all_cells(
     return out
 
 
-def read_cells(spark: SparkSession, data_dir: Path, table: str, source: TableSource | None = None) -> RawCells | None:
+def read_cells(
+    spark: SparkSession, data_dir: Location | str, table: str, source: TableSource | None = None
+) -> RawCells | None:
     """One table's cells as text with line numbers and its headers mapped onto the schema (``None`` when the
     folder has no file for it): :func:`graphrisk.engines.spark.validate.validate_tables` validates them.
 
@@ -656,7 +662,7 @@ def read_cells(spark: SparkSession, data_dir: Path, table: str, source: TableSou
     return read_all_cells(spark, data_dir, {table: source} if source else None, [table]).get(table)
 
 
-def _mapped(t: Table, path: Path, frame: DataFrame, headers: list[str], src: TableSource) -> RawCells:
+def _mapped(t: Table, path: Location, frame: DataFrame, headers: list[str], src: TableSource) -> RawCells:
     """Headers mapped onto the schema's columns, as the embedded reader maps them; blank rows left out."""
     from pyspark.sql import functions as F
 

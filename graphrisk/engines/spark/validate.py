@@ -60,11 +60,12 @@ import functools
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import pandas as pd
 
 from graphrisk.config import CONFIG_FILE, Config, load_config
+from graphrisk.engines.spark.fs import Location, location
 from graphrisk.engines.spark.io import WHITESPACE, WHITESPACE_CLASS, RawCells, read_all_cells
 from graphrisk.errors import InputFileError, MissingTableError
 from graphrisk.schema import SCHEMA, Column, Table
@@ -602,7 +603,7 @@ def _where(col: Column) -> str:
 
 def validate_tables(
     spark: SparkSession,
-    data_dir: Path,
+    data_dir: Location | str,
     *,
     pseudonym_key: bytes,
     config: Config | None = None,
@@ -630,10 +631,11 @@ def validate_tables(
     """
     F = _F()
     say = progress or (lambda _m: None)
-    data_dir = Path(data_dir)
+    data_dir = location(data_dir, spark)
     if not data_dir.is_dir():
         raise InputFileError(str(data_dir), "no such folder", "give the folder that holds enterprises.csv")
-    cfg = config if config is not None else load_config(data_dir / CONFIG_FILE)
+    # A HadoopPath answers the Path methods load_config uses (exists, read_text).
+    cfg = config if config is not None else load_config(cast(Path, data_dir / CONFIG_FILE))
     tolerance = float(cfg.threshold("share_sum_tolerance"))
 
     raws = read_all_cells(spark, data_dir, {t.name: cfg.source(t.name) for t in SCHEMA})
