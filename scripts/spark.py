@@ -3,7 +3,8 @@
 
     python scripts/spark.py fetch     # resolve through Maven once, copy into .spark/jars/, print what is there
     python scripts/spark.py status    # what is cached (exit 0 when every required jar is there, 3 when not)
-    python scripts/spark.py jars      # the cached jar paths, one a line (what spark.jars gets)
+    python scripts/spark.py jars      # the cached jar paths, one a line (what spark.jars gets; --comma: one line)
+    python scripts/spark.py app       # the spark-submit application file of the installed graphrisk
 
 Spark itself comes from PyPI (``pip install -e ".[spark]"`` installs pyspark, Spark 3.5 for Scala 2.12, which
 runs on Java 17). This script only adds the connectors that are not part of Spark.
@@ -276,9 +277,24 @@ def cmd_status(home: Home) -> int:
     return 3 if missing else 0
 
 
-def cmd_jars(home: Home) -> int:
-    for jar in cached_jars(home):
-        print(jar)
+def cmd_jars(home: Home, comma: bool) -> int:
+    jars = [str(j) for j in cached_jars(home)]
+    print(",".join(jars) if comma else "\n".join(jars))  # --comma: for spark-submit --jars
+    return 0 if jars else 3
+
+
+def cmd_app() -> int:
+    """The path of the spark-submit application file (graphrisk/engines/spark/app.py of the installed package)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("graphrisk.engines.spark.app")
+    except ModuleNotFoundError:
+        spec = None
+    if spec is None or spec.origin is None:
+        say("graphrisk is not installed in this Python: pip install -e '.[spark]'")
+        return 1
+    print(spec.origin)
     return 0
 
 
@@ -286,14 +302,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0] if __doc__ else None, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=("fetch", "status", "jars"))
+    parser.add_argument("command", choices=("fetch", "status", "jars", "app"))
+    parser.add_argument("--comma", action="store_true", help="jars: one comma-separated line (spark-submit --jars)")
     parser.add_argument("--retry", action="store_true", help="probe optional artefacts that were unavailable again")
     args = parser.parse_args(argv)
     home = Home()
     try:
         if args.command == "fetch":
             return cmd_fetch(home, args.retry)
-        return cmd_status(home) if args.command == "status" else cmd_jars(home)
+        if args.command == "app":
+            return cmd_app()
+        return cmd_status(home) if args.command == "status" else cmd_jars(home, args.comma)
     except Fail as exc:
         say(str(exc))
         return 1

@@ -98,6 +98,29 @@ def browser() -> Iterator[Any]:
 SPARK_DAY = date(2026, 6, 30)
 
 
+def comparable_flags(frame: Any) -> list[tuple[str, ...]]:
+    """A flags.csv's rows, sorted, in a form two engines' flags compare in: evidence parsed and floats rounded to 9
+    significant digits (Spark sums contagion figures in another order), cross-holding numbers left out (Spark
+    numbers cross-holdings by smallest member, the embedded engine in scipy's label order)."""
+    import json
+
+    def rounded(value: Any) -> Any:
+        if isinstance(value, float):
+            return float(f"{value:.9g}")
+        if isinstance(value, dict):
+            return {k: rounded(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [rounded(v) for v in value]
+        return value
+
+    out = []
+    for r in frame.astype(str).itertuples(index=False):
+        ev = rounded(json.loads(r.evidence))
+        ev.pop("cross_holding_id", None)
+        out.append((r.entity_id, r.flag, r.severity, r.reason, json.dumps(ev, sort_keys=True), r.analysis))
+    return sorted(out)
+
+
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
     from graphrisk.engines.spark import session

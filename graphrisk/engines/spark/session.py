@@ -68,8 +68,14 @@ def jar_paths(home: Path | None = None) -> list[Path]:
     return out
 
 
+def submitted() -> bool:
+    """True inside ``spark-submit``: its launcher started the JVM and hands the gateway to this Python process, and
+    its options (``--master``, ``--jars``, ``--driver-memory``, ``--conf``) are already the session's."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
 def session(
-    master: str = "local[2]",
+    master: str | None = "local[2]",
     app: str = "graphrisk",
     *,
     shuffle_partitions: int = 4,
@@ -81,6 +87,9 @@ def session(
     Local defaults suit tests on a 2-core machine: four shuffle partitions (Spark's 200 would schedule 200 tiny
     tasks per join), no web UI, UTC session time zone (as-of dates compare as dates, whatever the host's zone).
     On a cluster pass ``master`` (``yarn``, ``spark://…``, ``k8s://…``) and raise ``shuffle_partitions``.
+
+    Under ``spark-submit`` (:func:`submitted`) the submitter's settings win: ``master`` (``None`` there), the jars
+    and the driver's memory come from its command line, and only the defaults it did not set are added.
     """
     require_pyspark()
     from pyspark.sql import SparkSession
@@ -89,6 +98,11 @@ def session(
     driver_memory = os.environ.get("GRAPHRISK_SPARK_DRIVER_MEMORY", driver_memory)
     shuffle_partitions = int(os.environ.get("GRAPHRISK_SPARK_SHUFFLE_PARTITIONS", shuffle_partitions))
 
+    if submitted():
+        # A cluster's own default (200, coalesced by adaptive execution) suits it better than the local 4.
+        given = os.environ.get("GRAPHRISK_SPARK_SHUFFLE_PARTITIONS")
+        return _submitted_session(app, int(given) if given else None, conf or {})
+    master = master or "local[2]"
     jars = jar_paths()
     # Executors run our pandas UDFs: in local mode they must use this interpreter (with graphrisk installed).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -115,5 +129,30 @@ def session(
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def _submitted_session(app: str, shuffle_partitions: int | None, conf: dict[str, str]) -> SparkSession:
+    """The session ``spark-submit`` prepared, with this engine's defaults where the submitter set nothing."""
+    from pyspark.sql import SparkSession
+
+    # The submitter's --conf, --master and --jars are the JVM's: read them from the running context (a SparkConf
+    # built before it would be empty), then add only the SQL settings it left unset; they apply at runtime.
+    spark = SparkSession.builder.appName(app).getOrCreate()
+    given = spark.sparkContext.getConf()
+    if not any("neo4j-connector-apache-spark" in j for j in (given.get("spark.jars") or "").split(",")):
+        # Only the Neo4j source and write-back need the connector: warn now rather than fail in the middle.
+        print("graphrisk: spark-submit without the Neo4j connector jar (--jars \"$(python3 scripts/spark.py jars "
+              "--comma)\"): --neo4j-uri will not work", file=sys.stderr)  # fmt: skip
+    defaults = {"spark.sql.execution.arrow.pyspark.enabled": "true", "spark.sql.adaptive.enabled": "true"}
+    if shuffle_partitions is not None:
+        defaults["spark.sql.shuffle.partitions"] = str(shuffle_partitions)
+    for key, value in defaults.items():
+        if not given.contains(key):
+            spark.conf.set(key, value)
+    # As-of dates compare as dates in UTC whatever the cluster's zone: the results must not depend on it.
+    for key, value in {"spark.sql.session.timeZone": "UTC", **conf}.items():
+        spark.conf.set(key, value)
     spark.sparkContext.setLogLevel("ERROR")
     return spark
