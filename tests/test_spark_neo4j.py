@@ -242,8 +242,8 @@ def test_connector_errors_name_the_server_and_never_the_password(
     with pytest.raises(StoreError, match="AuthenticationException") as caught:
         write_back({"counterparty_groups": empty}, uri, user, wrong, "r1")
     assert wrong not in str(caught.value)
-    with pytest.raises(ValueError, match="no Spark write-back for risk_clusters"):
-        write_back({"risk_clusters": empty}, uri, user, password, "r1")
+    with pytest.raises(ValueError, match="no Spark write-back for beneficial_owners"):
+        write_back({"beneficial_owners": empty}, uri, user, password, "r1")
 
 
 def test_every_spark_cypher_file_is_used() -> None:

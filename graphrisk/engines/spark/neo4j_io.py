@@ -11,7 +11,9 @@ samples ten records and misses sparse properties (a ``voting_share`` that one ho
 ``cypher/writeback/*.cypher`` statements do, then removes what other runs wrote (their ``_stale`` twins). It
 uses the connector's ``query`` write mode, which runs a statement after ``UNWIND $events AS event`` and passes
 no other parameter: the run id and algorithm travel in every event, so the statements are their own files in
-``cypher/spark/`` (the embedded ones take ``$rows`` and ``$run_id``). Written so far: counterparty groups.
+``cypher/spark/`` (the embedded ones take ``$rows`` and ``$run_id``). Written: everything the embedded scan writes
+back (risk scores, counterparty groups, risk clusters, suspected links, same-name person candidates, guarantee
+patterns, contagion scores, actual controllers), each with its events builder in :data:`WRITEBACK`.
 
 The executors talk to Neo4j directly (each partition is one connector task with its own driver); nothing is
 collected to the driver. The password goes only into the connector's options; errors are re-raised as
@@ -30,6 +32,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from importlib.resources import files
 from typing import TYPE_CHECKING
 
@@ -41,7 +44,20 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, DataFrameReader, SparkSession
     from pyspark.sql.types import StructType
 
-__all__ = ["WRITEBACK", "Writeback", "counterparty_group_events", "read_tables_from_neo4j", "write_back"]
+__all__ = [
+    "WRITEBACK",
+    "Writeback",
+    "contagion_score_events",
+    "counterparty_group_events",
+    "guarantee_pattern_events",
+    "ownership_control_events",
+    "person_candidate_events",
+    "read_tables_from_neo4j",
+    "risk_cluster_events",
+    "scan_risk_events",
+    "suspected_link_events",
+    "write_back",
+]
 
 _FORMAT = "org.neo4j.spark.DataSource"
 _FIX = (
@@ -227,23 +243,220 @@ def counterparty_group_events(groups: DataFrame, run_id: str, algorithm: str = "
     )
 
 
+def _as_of_column(as_of: date | None, name: str) -> SparkColumn:
+    """The scan's date as a Spark date (a Neo4j ``Date``, as the driver writes the embedded ``as_of``)."""
+    from pyspark.sql import functions as F
+
+    if as_of is None:
+        raise ValueError(f"{name}: the write-back needs the scan's as_of date")
+    return F.lit(as_of).cast("date").alias("as_of")
+
+
+def _run(run_id: str, algorithm: str) -> list[SparkColumn]:
+    from pyspark.sql import functions as F
+
+    return [F.lit(run_id).alias("run_id"), F.lit(algorithm).alias("algorithm")]
+
+
+def scan_risk_events(scores: DataFrame, run_id: str, algorithm: str = "scan") -> DataFrame:
+    """Events for ``cypher/spark/scan_risk.cypher``: one per flagged entity, as ``graphrisk.scan.flag_rows_for_neo4j``.
+
+    ``scores`` is ``flags.risk_scores`` (``entity_id``, ``risk_score``, ``severity``, ``flags``, ``reasons``);
+    the flag codes go as a list, split on ``;`` as the embedded rows split them.
+
+    >>> scan_risk_events(scores, "r1").columns  # doctest: +SKIP
+    ['id', 'risk_score', 'risk_severity', 'risk_flags', 'reasons', 'run_id', 'algorithm']
+    """
+    from pyspark.sql import functions as F
+
+    return scores.select(
+        F.col("entity_id").cast("string").alias("id"),
+        F.col("risk_score").cast("double").alias("risk_score"),
+        F.col("severity").cast("string").alias("risk_severity"),
+        F.split(F.col("flags").cast("string"), ";").alias("risk_flags"),
+        F.col("reasons").cast("string").alias("reasons"),
+        *_run(run_id, algorithm),
+    )
+
+
+def risk_cluster_events(clusters: DataFrame, run_id: str, algorithm: str = "risk_clusters") -> DataFrame:
+    """Events for ``cypher/spark/risk_clusters.cypher``: one per cluster with its member ids as a list, as the
+    embedded ``clusters.writeback_rows``. ``clusters`` is ``clusters_analysis``'s ``clusters`` table.
+
+    >>> risk_cluster_events(clusters, "r1").columns  # doctest: +SKIP
+    ['cluster_id', 'score', 'severity', 'size', 'reasons', 'members', 'run_id', 'algorithm']
+    """
+    from pyspark.sql import functions as F
+
+    return clusters.select(
+        F.col("cluster_id").cast("string").alias("cluster_id"),
+        F.col("score").cast("double").alias("score"),
+        F.col("severity").cast("string").alias("severity"),
+        F.col("size").cast("long").alias("size"),
+        F.col("reasons").cast("string").alias("reasons"),
+        F.split(F.col("members").cast("string"), ";").alias("members"),
+        *_run(run_id, algorithm),
+    )
+
+
+def suspected_link_events(
+    links: DataFrame, run_id: str, algorithm: str = "hidden_links", *, as_of: date | None = None
+) -> DataFrame:
+    """Events for ``cypher/spark/hidden_links_suspected.cypher``: one per suspected pair with the scan's date, as
+    the embedded hidden-links rows. ``links`` is ``hidden_links_analysis``'s ``suspected_links`` table.
+
+    >>> suspected_link_events(links, "r1", as_of=date(2026, 6, 30)).columns  # doctest: +SKIP
+    ['a_id', 'b_id', 'score', 'reasons', 'signals', 'as_of', 'run_id', 'algorithm']
+    """
+    from pyspark.sql import functions as F
+
+    return links.select(
+        F.col("a_id").cast("string").alias("a_id"),
+        F.col("b_id").cast("string").alias("b_id"),
+        F.col("score").cast("double").alias("score"),
+        F.col("reasons").cast("string").alias("reasons"),
+        F.col("signals").cast("string").alias("signals"),
+        _as_of_column(as_of, "hidden_links_suspected"),
+        *_run(run_id, algorithm),
+    )
+
+
+def person_candidate_events(
+    candidates: DataFrame, run_id: str, algorithm: str = "hidden_links", *, as_of: date | None = None
+) -> DataFrame:
+    """Events for ``cypher/spark/hidden_links_person_candidates.cypher``: the same-name pairs judged ``same`` or
+    ``unsure`` (distinct ones are settled and stay out of the graph), as the embedded rows.
+    ``candidates`` is ``hidden_links_analysis``'s ``person_candidates`` table.
+
+    >>> person_candidate_events(candidates, "r1", as_of=date(2026, 6, 30)).columns  # doctest: +SKIP
+    ['a_id', 'b_id', 'name', 'score', 'judgement', 'evidence', 'as_of', 'run_id', 'algorithm']
+    """
+    from pyspark.sql import functions as F
+
+    review = candidates.where(~F.col("judgement").eqNullSafe("distinct"))
+    return review.select(
+        F.col("a_id").cast("string").alias("a_id"),
+        F.col("b_id").cast("string").alias("b_id"),
+        F.col("name").cast("string").alias("name"),
+        F.col("score").cast("double").alias("score"),
+        F.col("judgement").cast("string").alias("judgement"),
+        F.col("evidence").cast("string").alias("evidence"),
+        _as_of_column(as_of, "hidden_links_person_candidates"),
+        *_run(run_id, algorithm),
+    )
+
+
+def guarantee_pattern_events(
+    patterns: DataFrame, run_id: str, algorithm: str = "guarantees", *, as_of: date | None = None
+) -> DataFrame:
+    """Events for ``cypher/spark/guarantee_patterns.cypher``: one per (pattern, member) with the member's position
+    in the pattern's ``;``-joined ``members``, as the embedded ``guarantees.writeback_rows_from_table``.
+    ``patterns`` is ``guarantee_analysis``'s ``guarantee_patterns`` table.
+
+    >>> guarantee_pattern_events(patterns, "r1", as_of=date(2026, 6, 30)).columns  # doctest: +SKIP
+    ['pattern_id', 'pattern', 'member', 'position', 'guaranteed_amount', 'ead', 'reason', 'as_of', 'run_id', \
+'algorithm']
+    """
+    from pyspark.sql import functions as F
+
+    exploded = patterns.select("*", F.posexplode(F.split(F.col("members").cast("string"), ";")).alias("_k", "_m"))
+    return exploded.select(
+        F.col("pattern_id").cast("string").alias("pattern_id"),
+        F.col("pattern").cast("string").alias("pattern"),
+        F.col("_m").alias("member"),
+        F.col("_k").cast("long").alias("position"),
+        F.col("guaranteed_amount").cast("double").alias("guaranteed_amount"),
+        F.col("ead").cast("double").alias("ead"),
+        F.col("reason").cast("string").alias("reason"),
+        _as_of_column(as_of, "guarantee_patterns"),
+        *_run(run_id, algorithm),
+    )
+
+
+def contagion_score_events(contagion: DataFrame, run_id: str, algorithm: str = "contagion") -> DataFrame:
+    """Events for ``cypher/spark/contagion_scores.cypher``: the firms the network touches (network PD above the
+    standalone PD, or ranked for systemic importance), as the embedded contagion rows; the others would carry
+    nothing but ``network_pd = pd``. ``contagion`` is ``contagion_analysis``'s ``contagion`` table.
+
+    >>> contagion_score_events(contagion, "r1").columns  # doctest: +SKIP
+    ['id', 'network_pd', 'systemic_debtrank', 'systemic_rank', 'firms_hit', 'loss_if_default', 'run_id', \
+'algorithm']
+    """
+    from pyspark.sql import functions as F
+
+    scored = contagion.where(
+        F.col("network_pd").isNotNull() & ((F.col("network_pd") > F.col("pd")) | F.col("systemic_debtrank").isNotNull())
+    )
+    return scored.select(
+        F.col("id").cast("string").alias("id"),
+        F.col("network_pd").cast("double").alias("network_pd"),
+        F.col("systemic_debtrank").cast("double").alias("systemic_debtrank"),
+        F.col("rank").cast("long").alias("systemic_rank"),
+        F.col("firms_hit").cast("long").alias("firms_hit"),
+        F.col("loss_if_default").cast("double").alias("loss_if_default"),
+        *_run(run_id, algorithm),
+    )
+
+
+def ownership_control_events(controllers: DataFrame, run_id: str, algorithm: str = "ownership") -> DataFrame:
+    """Events for ``cypher/spark/ownership_controls.cypher``: one CONTROLS relation per company with an identified
+    controller other than itself (a state body is not written as controlling itself), as the embedded
+    ``ownership.controls_rows``. ``controllers`` is ``ownership.actual_controllers``.
+
+    >>> ownership_control_events(controllers, "r1").columns  # doctest: +SKIP
+    ['controller_id', 'company_id', 'share', 'rule', 'path', 'run_id', 'algorithm']
+    """
+    from pyspark.sql import functions as F
+
+    c = controllers.where(F.col("controller_id").isNotNull() & (F.col("controller_id") != F.col("company_id")))
+    return c.select(
+        F.col("controller_id").cast("string").alias("controller_id"),
+        F.col("company_id").cast("string").alias("company_id"),
+        F.col("control_share").cast("double").alias("share"),
+        F.col("rule").cast("string").alias("rule"),
+        F.col("path").cast("string").alias("path"),
+        *_run(run_id, algorithm),
+    )
+
+
 @dataclass(frozen=True)
 class Writeback:
     """One result the Spark scan writes back: its statement, the stale-removal statement run after it (both in
-    ``cypher/spark/``), the events builder ``(frame, run_id, algorithm) -> DataFrame`` and the column the events
-    are partitioned by, so that no two connector tasks write the same derived node."""
+    ``cypher/spark/``), the events builder ``(frame, run_id, algorithm[, as_of=])``, the ``algorithm`` written
+    (the embedded analysis's name), whether the events carry the scan's date, and the column the events are
+    partitioned by so that no two connector tasks write the same node or relationship. ``None`` means one
+    partition: results whose relationships share end nodes across rows (one firm in many suspected links or
+    patterns, one controller of many companies). Creating a relationship locks both end nodes, and concurrent
+    tasks locking them in different orders deadlock (the connector's documentation asks for one partition for
+    such writes); one writer against one Neo4j server costs little."""
 
     statement: str
     stale: str
-    events: Callable[[DataFrame, str, str], DataFrame]
-    partition_by: str
+    events: Callable[..., DataFrame]
+    partition_by: str | None
+    algorithm: str
+    dated: bool = False
 
 
-# Result name (the embedded analysis's name, written as `algorithm`) → how it is written back.
+def _spec(name: str, events: Callable[..., DataFrame], partition_by: str | None, algorithm: str,
+          *, dated: bool = False) -> Writeback:  # fmt: skip
+    return Writeback(f"{name}.cypher", f"{name}_stale.cypher", events, partition_by, algorithm, dated)
+
+
+# Result name → how it is written back; the partition columns keep every node one task's (see Writeback).
 WRITEBACK: dict[str, Writeback] = {
-    "counterparty_groups": Writeback(
-        "counterparty_groups.cypher", "counterparty_groups_stale.cypher", counterparty_group_events, "group_id"
+    # One event per entity: any split is safe; by id keeps it explicit.
+    "scan_risk": _spec("scan_risk", scan_risk_events, "id", "scan"),
+    # A firm is in at most one group / cluster: split by group, its members' nodes are touched by one task.
+    "counterparty_groups": _spec("counterparty_groups", counterparty_group_events, "group_id", "counterparty_groups"),
+    "risk_clusters": _spec("risk_clusters", risk_cluster_events, "cluster_id", "risk_clusters"),
+    "hidden_links_suspected": _spec("hidden_links_suspected", suspected_link_events, None, "hidden_links", dated=True),
+    "hidden_links_person_candidates": _spec(
+        "hidden_links_person_candidates", person_candidate_events, None, "hidden_links", dated=True
     ),
+    "guarantee_patterns": _spec("guarantee_patterns", guarantee_pattern_events, None, "guarantees", dated=True),
+    "contagion_scores": _spec("contagion_scores", contagion_score_events, "id", "contagion"),
+    "ownership_controls": _spec("ownership_controls", ownership_control_events, None, "ownership"),
 }
 
 
@@ -254,28 +467,41 @@ def write_back(
     password: str,
     run_id: str,
     *,
+    as_of: date | None = None,
     database: str | None = None,
     batch_size: int = 5_000,
 ) -> dict[str, int]:
     """Write the Spark scan's results to Neo4j with ``run_id``; returns the events written per result.
 
-    ``frames`` maps a result name of :data:`WRITEBACK` (``"counterparty_groups"``: the numbered group table)
-    to its DataFrame. For each, in the order given: the events are written (``batch_size`` per transaction,
-    one connector task per partition, partitions split by group so that tasks never contend for one node),
-    then one event removes what other runs wrote, as the embedded scan's ``_stale`` statements do. Writing
-    the same run again changes nothing. The graph must hold the firms (``graphrisk load``) and the schema's
-    constraints (the load creates them): members are matched by id, groups merged on ``group_id``.
+    ``frames`` maps a result name of :data:`WRITEBACK` to the Spark scan's frame it is built from:
+    ``scan_risk`` (``flags.risk_scores``), ``counterparty_groups`` (``groups_analysis``'s ``groups_writeback``
+    or the numbered group table), ``risk_clusters`` (``clusters``), ``hidden_links_suspected``
+    (``suspected_links``), ``hidden_links_person_candidates`` (``person_candidates``), ``guarantee_patterns``,
+    ``contagion_scores`` (``contagion``) and ``ownership_controls`` (``actual_controllers``). Suspected links,
+    person candidates and patterns carry the scan's date: ``as_of`` is required with them.
+
+    For each result, in the order given: the events are written (``batch_size`` per transaction, one connector
+    task per partition, split as :class:`Writeback` says so that tasks never contend for one node), then one
+    event removes what other runs wrote, as the embedded scan's ``_stale`` statements do. Writing the same run
+    again changes nothing. The graph must hold the firms and persons (``graphrisk load``) and the schema's
+    constraints (the load creates them): entities are matched by id.
     """
     unknown = sorted(set(frames) - set(WRITEBACK))
     if unknown:
         raise ValueError(f"no Spark write-back for {', '.join(unknown)}; known: {', '.join(sorted(WRITEBACK))}")
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    missing = [name for name in frames if WRITEBACK[name].dated and as_of is None]
+    if missing:
+        raise ValueError(f"{', '.join(missing)}: the write-back needs the scan's as_of date")
     options = _options(uri, user, password, database)
     counts: dict[str, int] = {}
     for name, frame in frames.items():
         spec = WRITEBACK[name]
-        events = spec.events(frame, run_id, name).repartition(spec.partition_by).cache()
+        dated = {"as_of": as_of} if spec.dated else {}
+        built = spec.events(frame, run_id, spec.algorithm, **dated)
+        split = built.repartition(spec.partition_by) if spec.partition_by else built.repartition(1)
+        events = split.cache()
         try:
             with _errors(uri, password, f"writing {name}"):
                 counts[name] = int(events.count())  # the figure the embedded write-back reports: rows sent
