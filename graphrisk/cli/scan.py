@@ -98,13 +98,14 @@ def _write_back(
 
 
 @click.command("scan")
-@click.argument("data_dir", type=click.Path(path_type=Path, file_okay=False))
+# Kept as text: with --engine spark both may be URIs of a Hadoop filesystem (hdfs://, s3a://, file://).
+@click.argument("data_dir", type=click.Path(file_okay=False))
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
+    type=click.Path(file_okay=False),
     required=True,
-    help="Report folder to write (created if needed).",
+    help="Report folder to write (created if needed; with --engine spark also hdfs://…, s3a://…).",
 )
 @explicit_neo4j_options
 @click.option("--load", "load_first", is_flag=True, help="With --neo4j-uri: load DATA_DIR into Neo4j first.")
@@ -142,8 +143,8 @@ def _write_back(
 )
 @click.option("--spark-master", default=None, help="With --engine spark: the Spark master URL (default local[2]).")
 def scan(
-    data_dir: Path,
-    out_dir: Path,
+    data_dir: str,
+    out_dir: str,
     neo4j_uri: str | None,
     neo4j_user: str,
     database: str | None,
@@ -161,6 +162,8 @@ def scan(
     Exit codes: 0 done; 1 an error in the data or the run (or, with --strict, rejected rows); 2 a usage error;
     3 flags at the --fail-on severity.
     """
+    if engine != "spark" and any("://" in str(x) for x in (data_dir, out_dir)):
+        raise click.UsageError("filesystem URIs (hdfs://, s3a://, file://) are read by --engine spark only.")
     if engine == "spark":  # imported here: the embedded scan must not need pyspark
         from graphrisk.engines.spark.scan import Neo4jTarget, run_cli
 
@@ -171,10 +174,25 @@ def scan(
             from graphrisk.cli.neo4j_options import _password
 
             target = Neo4jTarget(neo4j_uri, neo4j_user or "neo4j", _password(neo4j_uri), database or None)
-        sys.exit(run_cli(data_dir, out_dir, master=spark_master, as_of=as_of, neo4j=target, fail_on=fail_on))
+        code = run_cli(
+            data_dir, out_dir, master=spark_master, as_of=as_of, neo4j=target, fail_on=fail_on, strict=strict
+        )
+        sys.exit(code)
     log = _Log(log_format)
     try:
-        code = _scan(data_dir, out_dir, neo4j_uri, neo4j_user, database, load_first, strict, as_of, fail_on, since, log)
+        code = _scan(
+            Path(data_dir),
+            Path(out_dir),
+            neo4j_uri,
+            neo4j_user,
+            database,
+            load_first,
+            strict,
+            as_of,
+            fail_on,
+            since,
+            log,
+        )
     except GraphriskError as exc:
         if not log.json:
             raise

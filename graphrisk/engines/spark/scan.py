@@ -15,13 +15,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from graphrisk import __version__
 from graphrisk.config import CONFIG_FILE, Config, load_config
 from graphrisk.engines.spark import steps as S
 from graphrisk.engines.spark.contagion import NOT_PORTED as CT_NOT_PORTED
-from graphrisk.engines.spark.session import SparkEngineError, session
+from graphrisk.engines.spark.fs import Location, location
+from graphrisk.engines.spark.session import SparkEngineError, session, submitted
 from graphrisk.errors import GraphriskError
 
 if TYPE_CHECKING:
@@ -31,11 +32,8 @@ __all__ = ["NOT_PORTED", "Neo4jTarget", "run", "run_cli"]
 
 # Embedded analyses and steps with no Spark counterpart yet (issue 9, later milestones).
 NOT_PORTED: tuple[str, ...] = (
-    "ownership: beneficial owners (the cn-2024 profile)",
     *CT_NOT_PORTED,
-    "structure and data-quality summaries",
     "report.html (the Spark engine writes tables, flags and scores; no HTML report yet)",
-    "Neo4j write-back of results other than the counterparty groups (patterns, contagion, risk scores)",
 )
 
 
@@ -43,7 +41,15 @@ NOT_PORTED: tuple[str, ...] = (
 CSV_MAX_ROWS = int(os.environ.get("GRAPHRISK_SPARK_CSV_MAX_ROWS", "2000000"))
 
 
-def _table(frame: DataFrame, path: Path, *, ordered: bool = False) -> tuple[int, str]:
+def _write_csv(pdf: Any, path: Location) -> None:
+    """A collected table as CSV (UTF-8 with BOM) into a local folder or onto a Hadoop filesystem."""
+    if isinstance(path, Path):
+        pdf.to_csv(path, index=False, encoding="utf-8-sig")
+    else:
+        path.write_bytes(pdf.to_csv(index=False).encode("utf-8-sig"))
+
+
+def _table(frame: DataFrame, path: Location, *, ordered: bool = False) -> tuple[int, str]:
     """A result table as one CSV file (UTF-8 with BOM, like the embedded scan) when it is small enough to collect,
     else as a Parquet folder of the same name. Unordered tables are sorted on every column so reruns are identical;
     ``ordered`` tables (flags, scores) keep the order of their plan."""
@@ -55,11 +61,11 @@ def _table(frame: DataFrame, path: Path, *, ordered: bool = False) -> tuple[int,
     pdf = frame.toPandas()
     if not ordered:
         pdf = pdf.sort_values(list(pdf.columns)).reset_index(drop=True)
-    pdf.to_csv(path, index=False, encoding="utf-8-sig")
+    _write_csv(pdf, path)
     return len(pdf), path.name
 
 
-def _csv_ints(frame: DataFrame, path: Path) -> tuple[int, str]:
+def _csv_ints(frame: DataFrame, path: Location) -> tuple[int, str]:
     """An ordered table whose integer columns may be null (ranks of non-candidates): written as integers, as the
     embedded ``Int64`` columns are, not as floats."""
     import pandas as pd
@@ -71,19 +77,19 @@ def _csv_ints(frame: DataFrame, path: Path) -> tuple[int, str]:
     for name, kind in frame.dtypes:
         if kind in ("int", "bigint") and pdf[name].dtype.kind == "f":
             pdf[name] = pdf[name].astype(pd.Int64Dtype())
-    pdf.to_csv(path, index=False, encoding="utf-8-sig")
+    _write_csv(pdf, path)
     return len(pdf), path.name
 
 
-def _csv(frame: DataFrame, path: Path) -> tuple[int, str]:
+def _csv(frame: DataFrame, path: Location) -> tuple[int, str]:
     return _table(frame, path)
 
 
-def _csv_ordered(frame: DataFrame, path: Path) -> tuple[int, str]:
+def _csv_ordered(frame: DataFrame, path: Location) -> tuple[int, str]:
     return _table(frame, path, ordered=True)
 
 
-def _parquet(frame: DataFrame, path: Path) -> tuple[int, str]:
+def _parquet(frame: DataFrame, path: Location) -> tuple[int, str]:
     frame.write.mode("overwrite").parquet(str(path))
     return int(frame.sparkSession.read.parquet(str(path)).count()), path.name
 
@@ -104,10 +110,10 @@ def _numbered_groups(groups: DataFrame) -> DataFrame:
 
 
 def run(
-    data_dir: Path,
-    out_dir: Path,
+    data_dir: Path | str,
+    out_dir: Path | str,
     *,
-    master: str = "local[2]",
+    master: str | None = "local[2]",
     as_of: date | None = None,
     config: Config | None = None,
     progress: Any = None,
@@ -122,17 +128,20 @@ def run(
     """
     say = progress or (lambda _line: None)
     day = as_of or date.today()
-    cfg = config or load_config(Path(data_dir) / CONFIG_FILE)
-    th = cfg.threshold
-    out_dir.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
     spark = session(master=master)
+    # Local folders, or URIs of any filesystem the cluster's Hadoop configuration reaches (hdfs://, s3a://, …).
+    source, out = location(data_dir, spark), location(out_dir, spark)
+    # A HadoopPath answers the Path methods load_config uses (exists, read_text).
+    cfg = config or load_config(cast(Path, source / CONFIG_FILE))
+    th = cfg.threshold
+    out.mkdir(parents=True, exist_ok=True)
     steps: dict[str, dict[str, Any]] = {}
 
     def step(name: str, where: str, file: str, write: Any, make: Any) -> None:
         # ``make`` builds the frame inside the timing: DebtRank iterates eagerly, the others are lazy plans.
         t0 = time.perf_counter()
-        rows, file = write(make(), out_dir / file)
+        rows, file = write(make(), out / file)
         steps[name] = {"where": where, "file": file, "rows": rows, "seconds": round(time.perf_counter() - t0, 3)}
         say(f"{name}: {rows:,} rows → {file} ({steps[name]['seconds']:.1f} s, {where})")
 
@@ -161,8 +170,12 @@ def run(
             pseudonym_key = key_of(cfg)
         # The embedded loader's rules, distributed: rejected rows go to rejects.csv and no later step sees them.
         t0 = time.perf_counter()
-        checked = validate_tables(spark, Path(data_dir), pseudonym_key=pseudonym_key, config=cfg, progress=say)
+        checked = validate_tables(spark, source, pseudonym_key=pseudonym_key, config=cfg, progress=say)
         tables = checked.tables
+        # Line counts, header checks and the cached accepted tables run here, before the first step writes.
+        steps["validation"] = {"where": "distributed: line counts per file, rules as expressions and joins",
+                               "file": "summary.json", "rows": sum(c.rows for c in checked.counts.values()),
+                               "seconds": round(time.perf_counter() - t0, 3)}  # fmt: skip
         say(f"validation planned ({time.perf_counter() - t0:.1f} s)")
         step("rejects", "distributed; written from the driver", "rejects.csv", _csv_ordered,
              lambda: checked.rejects.orderBy("table", "line", "column", "reason", "message"))  # fmt: skip
@@ -173,10 +186,36 @@ def run(
             "tables": {name: stats.as_dict() for name, stats in checked.counts.items()},
             "rejects_by_reason": {f"{r['table']}/{r['reason']}": int(r["count"]) for r in by_reason.collect()},
         }
-    active = S.active_guarantees(tables, day).cache()
-    held: dict[str, DataFrame] = {}  # frames later steps reuse, built inside their step's timing
     # Each ported analysis's flags (entity_id, flag, severity, reason, evidence), by analysis name.
     flag_parts: list[tuple[str, DataFrame]] = []
+    from graphrisk.engines.spark.structure import graph_counts, structure_analysis
+
+    structure: dict[str, Any] = {}
+
+    def degrees() -> DataFrame:
+        # Degrees, components of the whole relation graph, statistics and hub flags: one pass.
+        structure.update(structure_analysis(tables, cfg))
+        return structure["degrees"].orderBy("rank", "entity_id").drop("rank")
+
+    where = "distributed: group-bys per relation; connected components by joins"
+    step("degrees", where, "degrees.csv", _csv_ordered, degrees)
+    step("components", where, "components.csv", _csv_ordered,
+         lambda: structure["components"].orderBy("component_id"))  # fmt: skip
+    step("degree_stats", where, "degree_stats.csv", _csv_ordered, lambda: structure["degree_stats"])
+    flag_parts.append(("structure", structure["flags"]))
+    from graphrisk.engines.spark.quality import quality_analysis
+
+    quality: dict[str, Any] = {}
+
+    def completeness() -> DataFrame:
+        quality.update(quality_analysis(tables, data_quality))
+        return quality["completeness"]
+
+    step("data_quality", "one aggregation; flag texts in a pandas UDF", "data_quality.csv", _csv_ordered,
+         completeness)  # fmt: skip
+    flag_parts.append(("data_quality", quality["flags"]))
+    active = S.active_guarantees(tables, day).cache()
+    held: dict[str, DataFrame] = {}  # frames later steps reuse, built inside their step's timing
 
     def keep(name: str, frame: DataFrame) -> DataFrame:
         held[name] = frame.cache()
@@ -199,7 +238,8 @@ def run(
         lambda: circles,
     )
     cores = S.guarantee_cores(active, components)
-    step("guarantee_cores", "one executor task per weak component", "guarantee_cores.csv", _csv, lambda: cores)
+    step("guarantee_cores", "one executor task per batch of whole weak components", "guarantee_cores.csv", _csv,
+         lambda: cores)  # fmt: skip
     step("mutual_guarantees", "distributed; written from the driver", "mutual_guarantees.csv", _csv,
          lambda: S.mutual_guarantees(active))  # fmt: skip
 
@@ -226,6 +266,15 @@ def run(
     step("groups_corporate", "distributed", "groups_corporate.csv", _csv, lambda: O.corporate_groups(controllers))
     step("cross_holdings", "one executor task per cross-holding", "cross_holdings.csv", _csv,
          lambda: keep("cross", O.cross_holdings(tables)))  # fmt: skip
+    from graphrisk.engines.spark.beneficial_owners import beneficial_owners
+
+    # The embedded scan's profile (cn-2024); the ultimate holders reuse the cross-holdings just computed.
+    def owners() -> DataFrame:
+        ultimate = O.ultimate_holders(tables, cross=held["cross"]).localCheckpoint()
+        return beneficial_owners(tables, "cn-2024", controllers=controllers, config=cfg, ultimate=ultimate)
+
+    step("beneficial_owners", "distributed (one share propagation over three readings; joins)",
+         "beneficial_owners.csv", _csv, owners)  # fmt: skip
     flag_parts.append(
         ("ownership",
          O.ownership_flags(tables, controllers, held["cross"], many_borrowers=int(th("controller_many_borrowers"))))
@@ -343,7 +392,7 @@ def run(
     losses = CT.losses_document(
         contagion_tables["monte_carlo"].toPandas(), rho=th("contagion_mc_rho"), seed=0, as_of=day
     )
-    (out_dir / "losses.json").write_text(json.dumps(losses, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "losses.json").write_text(json.dumps(losses, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     contagion_summary = CT.contagion_summary(tables, contagion_tables, impact, day, cfg)
 
     from graphrisk.engines.spark.flags import ordered_flags, risk_scores, union_flags
@@ -362,8 +411,20 @@ def run(
         from graphrisk.engines.spark.neo4j_io import write_back
 
         t0 = time.perf_counter()
-        events = {"counterparty_groups": group_tables["groups_writeback"]}
-        written_back = write_back(events, neo4j.uri, neo4j.user, neo4j.password, run_id, database=neo4j.database)
+        # Every result the embedded scan writes back, each with its stale removal (cypher/spark/).
+        events = {
+            "counterparty_groups": group_tables["groups_writeback"],
+            "risk_clusters": cluster_tables["clusters"],
+            "hidden_links_suspected": link_tables["suspected_links"],
+            "hidden_links_person_candidates": link_tables["person_candidates"],
+            "guarantee_patterns": guarantee_tables["guarantee_patterns"],
+            "contagion_scores": contagion_tables["contagion"],
+            "ownership_controls": controllers,
+        }
+        if flags is not None:
+            events["scan_risk"] = risk_scores(flags, cfg)
+        written_back = write_back(events, neo4j.uri, neo4j.user, neo4j.password, run_id, as_of=day,
+                                  database=neo4j.database)  # fmt: skip
         say(f"neo4j write-back: {written_back} ({time.perf_counter() - t0:.1f} s, connector tasks on the executors)")
     summary = {
         "engine": "spark",
@@ -379,15 +440,19 @@ def run(
         "analyses": [name for name, _ in flag_parts],
         "version": __version__,
         "spark_version": spark.version,
-        "master": master,
+        "master": spark.sparkContext.master,  # spark-submit's when submitted
+        "submitted": submitted(),
         "as_of": day.isoformat(),
         "started_at": started.isoformat(timespec="seconds"),
         "milestone": "issue 9, milestone 1",
         "contagion": contagion_summary,
+        "graph_summary": graph_counts(tables),
+        "structure": structure["summary"],
+        "data_quality_summary": quality["summary"],
         "steps": steps,
         "not_ported": list(NOT_PORTED),
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return summary
 
 
@@ -402,24 +467,30 @@ class Neo4jTarget:
 
 
 def run_cli(
-    data_dir: Path,
-    out_dir: Path,
+    data_dir: Path | str,
+    out_dir: Path | str,
     *,
     master: str | None,
     as_of: datetime | date | None,
     neo4j: Neo4jTarget | None = None,
     fail_on: str | None = None,
+    strict: bool = False,
 ) -> int:
-    """The ``--engine spark`` branch of ``graphrisk scan``: progress on stderr; exit 0, 1 (an error) or 3 (flags
-    at the ``fail_on`` severity or worse, as the embedded scan)."""
+    """The ``--engine spark`` branch of ``graphrisk scan``: progress on stderr; exit 0, 1 (an error, or rejected
+    rows with ``strict``) or 3 (flags at the ``fail_on`` severity or worse), as the embedded scan."""
     day = as_of.date() if isinstance(as_of, datetime) else as_of
     try:
-        summary = run(data_dir, out_dir, master=master or "local[2]", as_of=day, neo4j=neo4j,
+        # Under spark-submit the master is the submitter's (None); otherwise local[2] unless --spark-master.
+        summary = run(data_dir, out_dir, master=None if submitted() else master or "local[2]", as_of=day, neo4j=neo4j,
                       progress=lambda line: print(line, file=sys.stderr, flush=True))  # fmt: skip
     except (SparkEngineError, GraphriskError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
     print(f"spark engine: wrote {out_dir} (see summary.json for what ran where and what is not ported)")
+    rejected = sum(int(t.get("rejected", 0)) for t in summary["data_quality"].get("tables", {}).values())
+    if strict and rejected:
+        print(f"--strict: {rejected:,} input row(s) rejected (see rejects.csv)", file=sys.stderr)
+        return 1
     if fail_on:
         from graphrisk.scan import severity_at_least
 
