@@ -94,8 +94,8 @@ def _same_rows(got: pd.DataFrame, want: pd.DataFrame, name: str, atol: float = 1
         assert got[column].tolist() == want[column].tolist(), f"{name}.{column}"
     for column in numbers:
         assert (got[column] == "").tolist() == (want[column] == "").tolist(), f"{name}.{column} (empty cells)"
-        a = pd.to_numeric(got[column].replace("", "nan")).to_numpy(dtype=float)
-        b = pd.to_numeric(want[column].replace("", "nan")).to_numpy(dtype=float)
+        a = pd.to_numeric(got[column].astype(object).where(got[column] != "")).to_numpy(dtype=float, na_value=np.nan)
+        b = pd.to_numeric(want[column].astype(object).where(want[column] != "")).to_numpy(dtype=float, na_value=np.nan)
         assert np.allclose(a, b, rtol=1e-9, atol=atol, equal_nan=True), f"{name}.{column}"
 
 

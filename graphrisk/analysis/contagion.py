@@ -790,8 +790,11 @@ def systemic_importance(
             "ead_hit_share": ead_hit,
         }
     )
-    # Ties broken by id so the ranking does not depend on the order candidates were given in.
-    frame = frame.sort_values(["systemic_debtrank", "loss_if_default", "id"], ascending=[False, False, True])
+    # Ties broken by id so the ranking does not depend on the order candidates were given in. Values are compared
+    # at 12 decimals (DebtRank) and to the cent (loss): sums in another order (the Spark engine) differ in the last
+    # bits, and that noise must not reorder firms whose figures are the same.
+    frame = frame.assign(_dr=np.round(dr, 12), _loss=np.round(loss, 2))
+    frame = frame.sort_values(["_dr", "_loss", "id"], ascending=[False, False, True]).drop(columns=["_dr", "_loss"])
     frame.insert(2, "rank", np.arange(1, len(frame) + 1))
     return frame.reset_index(drop=True)
 

@@ -350,7 +350,10 @@ def systemic_importance(
             "loss_if_default double, ead_hit_share double"
         )
         return spark.createDataFrame([], schema)
-    ranking = Window.orderBy(F.col("systemic_debtrank").desc(), F.col("loss_if_default").desc(), F.col("id"))
+    # As embedded: DebtRank compared at 12 decimals and losses to the cent, so summation noise reorders no tie.
+    ranking = Window.orderBy(
+        F.bround("systemic_debtrank", 12).desc(), F.bround("loss_if_default", 2).desc(), F.col("id")
+    )
     return _union(parts).select(
         "id",
         "systemic_debtrank",

@@ -150,7 +150,9 @@ class HadoopPath:
         return io.TextIOWrapper(io.BytesIO(head), encoding=encoding or "utf-8", errors=errors, newline=newline)
 
     def write_bytes(self, data: bytes) -> int:
-        stream = self._fs().create(self._jvm_path(), True)  # overwrite: a rerun replaces its report
+        fs = self._fs()
+        fs.setWriteChecksum(False)  # no .crc files beside the report on file:// (a no-op where there are none)
+        stream = fs.create(self._jvm_path(), True)  # overwrite: a rerun replaces its report
         try:
             step = 8 << 20  # py4j turns a bytearray into one byte[]: a few calls even for a large file
             for start in range(0, len(data), step):
