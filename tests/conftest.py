@@ -129,7 +129,7 @@ def spark() -> Iterator[SparkSession]:
     try:
         # One session serves every Spark test file, and each keeps its cached frames: 2 GB ran out of room once
         # the suite had ~20 Spark files (the files after the 100k parity test crawled in garbage collection).
-        s = session("local[2]", "graphrisk-tests", driver_memory="4g")
+        s = session("local[2]", "graphrisk-tests", driver_memory="6g")
     except SparkEngineError as exc:
         pytest.fail(str(exc), pytrace=False)
     yield s
