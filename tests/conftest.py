@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -119,6 +120,20 @@ def comparable_flags(frame: Any) -> list[tuple[str, ...]]:
         ev.pop("cross_holding_id", None)
         out.append((r.entity_id, r.flag, r.severity, r.reason, json.dumps(ev, sort_keys=True), r.analysis))
     return sorted(out)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_spark_caches() -> Iterator[None]:
+    """After each test file, drop the cached frames of the shared Spark session: kept, they add up over ~20 Spark
+    files and fill the driver's heap. Session fixtures stay usable (Spark recomputes a frame whose cache is gone);
+    local checkpoints are not caches and stay."""
+    yield
+    if "pyspark" in sys.modules:
+        from pyspark.sql import SparkSession
+
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            active.catalog.clearCache()
 
 
 @pytest.fixture(scope="session")
