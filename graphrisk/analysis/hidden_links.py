@@ -57,6 +57,7 @@ __all__ = [
     "normalize_phone",
     "related_transactions",
     "same_name_candidates",
+    "same_name_verdict",
     "shared_value_pairs",
     "suspected_groups",
     "suspected_links",
@@ -482,6 +483,28 @@ def _normalise_unique(values: pd.Series, fn: Any) -> np.ndarray:
 # ----------------------------------------------------------------------------------------- same-name persons
 
 
+def same_name_verdict(
+    score: float, differ: int, ids_differ: bool, t_same: float, t_distinct: float
+) -> tuple[float, str]:
+    """The same-name rule on the evidence of one pair of persons: (score, ``same`` | ``unsure`` | ``distinct``).
+
+    Different ID numbers settle it (score 0); different phones and addresses (``differ`` = 2, both known) cap the
+    score at half the distinct threshold. Both engines call this, so their judgements cannot drift apart.
+
+    >>> same_name_verdict(0.9, 0, False, 0.8, 0.3), same_name_verdict(0.5, 2, False, 0.8, 0.3)
+    ((0.9, 'same'), (0.15, 'distinct'))
+    """
+    if ids_differ:
+        score = 0.0
+    elif differ == 2:
+        score = min(score, t_distinct / 2)
+    if score >= t_same:
+        return score, "same"
+    if score < t_distinct and (ids_differ or differ == 2):
+        return score, "distinct"
+    return score, "unsure"
+
+
 def same_name_candidates(graph: EnterpriseGraph, *, config: Config | None = None) -> pd.DataFrame:
     """Pairs of persons with equal names, judged ``same``, ``distinct`` or ``unsure`` with a score and evidence.
 
@@ -571,15 +594,7 @@ def same_name_candidates(graph: EnterpriseGraph, *, config: Config | None = None
                 ev[f"different_{field}"] = True
         if has_ids and id_a != id_b:
             ev["id_number"] = "different pseudonymised ID numbers"
-            score = 0.0
-        elif differ == 2:
-            score = min(score, t_distinct / 2)
-        if score >= t_same:
-            judgement = "same"
-        elif score < t_distinct and ((has_ids and id_a != id_b) or differ == 2):
-            judgement = "distinct"
-        else:
-            judgement = "unsure"
+        score, judgement = same_name_verdict(score, differ, has_ids and id_a != id_b, t_same, t_distinct)
         rows.append(
             {
                 "a": int(a),

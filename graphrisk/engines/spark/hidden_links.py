@@ -436,7 +436,7 @@ def _judge(
     t_distinct: float,
 ) -> tuple[float, str, str]:
     """One same-name pair's score, judgement and evidence, in the embedded ``same_name_candidates`` order."""
-    from graphrisk.analysis.hidden_links import noisy_or
+    from graphrisk.analysis.hidden_links import noisy_or, same_name_verdict
 
     ev: dict[str, Any] = {}
     w: list[float] = []
@@ -465,15 +465,7 @@ def _judge(
             ev[f"different_{field}"] = True
     if has_ids and id_a != id_b:
         ev["id_number"] = "different pseudonymised ID numbers"
-        score = 0.0
-    elif differ == 2:
-        score = min(score, t_distinct / 2)
-    if score >= t_same:
-        judgement = "same"
-    elif score < t_distinct and ((has_ids and id_a != id_b) or differ == 2):
-        judgement = "distinct"
-    else:
-        judgement = "unsure"
+    score, judgement = same_name_verdict(score, differ, has_ids and id_a != id_b, t_same, t_distinct)
     return round(score, 4), judgement, json.dumps(ev, ensure_ascii=False)
 
 
