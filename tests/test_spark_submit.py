@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from conftest import comparable_flags
 
 from graphrisk.cli.main import main
+from graphrisk.engines.spark.session import RETENTION_DEFAULTS
 
 pytestmark = pytest.mark.spark
 
@@ -47,7 +48,8 @@ def _submit(*args: str, master: str = "local[2]") -> subprocess.CompletedProcess
            "SPARK_LOCAL_IP": "127.0.0.1"}  # fmt: skip
     env.pop("PYSPARK_GATEWAY_PORT", None)
     cmd = [_spark_submit(), "--master", master, "--driver-memory", "1g", "--jars", jars,
-           "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=4", app, *args]  # fmt: skip
+           "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=4",
+           "--conf", "spark.ui.retainedJobs=77", app, *args]  # fmt: skip
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
 
 
@@ -61,11 +63,18 @@ def submitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comp
 
 def test_spark_submit_runs_the_scan_with_its_master(submitted: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     done, out = submitted
+    assert (out / "summary.json").exists(), (done.stdout + done.stderr)[-5000:]
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     # The example raises high flags, so --fail-on high exits 3 through spark-submit (0 would mean none).
     assert summary["flags_by_severity"].get("high"), summary["flags_by_severity"]
     assert done.returncode == 3, (done.stdout + done.stderr)[-3000:]
     assert summary["submitted"] is True and summary["master"] == "local[2]"
+    # The submitter's settings win; the retention it left unset is graphrisk's (1,000 retained plans filled the 1 GB
+    # driver of this very run before), and the run finishing on 1 GB is the regression test.
+    settings = summary["spark_settings"]
+    assert settings["spark.ui.retainedJobs"] == "77" and settings["spark.driver.memory"] == "1g"
+    assert settings["spark.sql.ui.retainedExecutions"] == RETENTION_DEFAULTS["spark.sql.ui.retainedExecutions"]
+    assert settings["spark.sql.shuffle.partitions"] == "4"
     assert "suspected_links" in summary["steps"] and "risk_clusters" in summary["steps"]
     for info in summary["steps"].values():  # every table and Parquet folder landed in the URI's folder
         assert (out / info["file"]).exists(), info
@@ -75,7 +84,8 @@ def test_spark_submit_runs_the_scan_with_its_master(submitted: tuple[subprocess.
 def test_spark_submit_gives_the_embedded_flags(
     submitted: tuple[subprocess.CompletedProcess[str], Path], tmp_path: Path
 ) -> None:
-    _, out = submitted
+    done, out = submitted
+    assert (out / "summary.json").exists(), (done.stdout + done.stderr)[-5000:]
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     embedded = tmp_path / "embedded"
     result = CliRunner(env=ENV).invoke(main, ["scan", str(EXAMPLE), "--as-of", DAY, "--out", str(embedded)])

@@ -22,7 +22,7 @@ from graphrisk.config import CONFIG_FILE, Config, load_config
 from graphrisk.engines.spark import steps as S
 from graphrisk.engines.spark.contagion import NOT_PORTED as CT_NOT_PORTED
 from graphrisk.engines.spark.fs import Location, location
-from graphrisk.engines.spark.session import SparkEngineError, session, submitted
+from graphrisk.engines.spark.session import SparkEngineError, session, spark_settings, submitted
 from graphrisk.errors import GraphriskError
 
 if TYPE_CHECKING:
@@ -442,6 +442,7 @@ def run(
         "spark_version": spark.version,
         "master": spark.sparkContext.master,  # spark-submit's when submitted
         "submitted": submitted(),
+        "spark_settings": spark_settings(spark),
         "as_of": day.isoformat(),
         "started_at": started.isoformat(timespec="seconds"),
         "milestone": "issue 9, milestone 1",

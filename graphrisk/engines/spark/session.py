@@ -16,7 +16,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["INSTALL_HINT", "SparkEngineError", "jar_home", "jar_paths", "require_pyspark", "session"]
+__all__ = [
+    "INSTALL_HINT",
+    "RETENTION_DEFAULTS",
+    "SparkEngineError",
+    "jar_home",
+    "jar_paths",
+    "require_pyspark",
+    "session",
+    "spark_settings",
+    "submitted",
+]
 
 INSTALL_HINT = (
     'Fix: python3 -m pip install -e ".[spark]" (pyspark 3.5, Java 17) and python3 scripts/spark.py fetch '
@@ -65,6 +75,41 @@ def jar_paths(home: Path | None = None) -> list[Path]:
     missing = [p.name for p in out if not p.is_file()]
     if missing:
         raise SparkEngineError(f"jars listed in {manifest} are gone: {', '.join(missing[:3])}. {INSTALL_HINT}")
+    return out
+
+
+# The driver keeps every finished job, stage and SQL query (with its plan text and metrics) for the web UI, even
+# with the UI off; a scan runs hundreds of iterative queries, and 1,000 retained plans filled a 1 GB driver on the
+# 300-firm example. Keep the recent ones only (each is a default the submitter may override).
+RETENTION_DEFAULTS = {
+    "spark.sql.ui.retainedExecutions": "50",
+    "spark.ui.retainedJobs": "100",
+    "spark.ui.retainedStages": "100",
+    "spark.ui.retainedTasks": "10000",
+}
+
+
+# The settings a report records: what sizes the run (docs/spark-sizing.md) and what the driver retains.
+REPORTED_SETTINGS = (
+    "spark.driver.memory",
+    "spark.executor.memory",
+    "spark.executor.cores",
+    "spark.sql.shuffle.partitions",
+    "spark.sql.adaptive.enabled",
+    *RETENTION_DEFAULTS,
+)
+
+
+def spark_settings(spark: SparkSession) -> dict[str, str]:
+    """The sizing and retention settings the session runs with (those set), for ``summary.json``."""
+    conf = spark.sparkContext.getConf()
+    runtime = {"spark.sql.shuffle.partitions", "spark.sql.adaptive.enabled"}
+    out = {}
+    for key in REPORTED_SETTINGS:
+        # SQL settings may change at runtime (the session's value); the others are fixed when the context starts.
+        value = spark.conf.get(key, None) if key in runtime else conf.get(key)
+        if value is not None:
+            out[key] = str(value)
     return out
 
 
@@ -124,6 +169,8 @@ def session(
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.adaptive.enabled", "true")
     )
+    for key, value in RETENTION_DEFAULTS.items():
+        builder = builder.config(key, value)
     if local:
         builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
     for key, value in (conf or {}).items():
@@ -135,11 +182,20 @@ def session(
 
 def _submitted_session(app: str, shuffle_partitions: int | None, conf: dict[str, str]) -> SparkSession:
     """The session ``spark-submit`` prepared, with this engine's defaults where the submitter set nothing."""
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
-    # The submitter's --conf, --master and --jars are the JVM's: read them from the running context (a SparkConf
-    # built before it would be empty), then add only the SQL settings it left unset; they apply at runtime.
-    spark = SparkSession.builder.appName(app).getOrCreate()
+    # Retention is read when the context starts: the launcher's JVM is up (its settings are system properties that
+    # a SparkConf loads once the gateway is open), so add only the retention defaults the submitter left unset.
+    SparkContext._ensure_initialized()
+    before = SparkConf()
+    builder = SparkSession.builder.appName(app)
+    for key, value in RETENTION_DEFAULTS.items():
+        if not before.contains(key):
+            builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    # The submitter's --conf, --master and --jars are the JVM's: read them from the running context, then add only
+    # the SQL settings it left unset; they apply at runtime.
     given = spark.sparkContext.getConf()
     if not any("neo4j-connector-apache-spark" in j for j in (given.get("spark.jars") or "").split(",")):
         # Only the Neo4j source and write-back need the connector: warn now rather than fail in the middle.
