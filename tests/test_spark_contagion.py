@@ -96,6 +96,34 @@ def test_systemic_importance_by_hand(spark: SparkSession) -> None:
     assert got["ead_hit_share"].tolist() == pytest.approx([0.75, 0.25, 0.0])
 
 
+def test_systemic_importance_by_component_by_hand(spark: SparkSession) -> None:
+    from graphrisk.engines.spark.contagion import impact_components, systemic_importance
+
+    # The hand case above plus D → E (impact 0.4; EAD 100 each, total 600). With a cap of 2 firms, {A, B, C} runs
+    # in the distributed rounds and {D, E} in one task: the same figures as both in the rounds.
+    impact = impact_frame(spark, [("A", "B", 1.0), ("B", "C", 0.5), ("D", "E", 0.4)])
+    exposure = spark.createDataFrame(
+        [("A", 100.0, 45.0), ("B", 200.0, 90.0), ("C", 100.0, 45.0), ("D", 100.0, 45.0), ("E", 100.0, 45.0)],
+        "id string, ead double, loss_weight double",
+    )
+    candidates = spark.createDataFrame([("A",), ("B",), ("D",), ("E",)], "id string")
+    components = impact_components(impact, batches=3, cap=2)
+    batches = {r["id"]: (r["component"], r["firms"], r["_batch"]) for r in components.collect()}
+    assert {k: v[:2] for k, v in batches.items()} == {
+        "A": ("A", 3), "B": ("A", 3), "C": ("A", 3), "D": ("D", 2), "E": ("D", 2)
+    }  # fmt: skip
+    assert batches["A"][2] == -1 and batches["D"][2] >= 0
+    got = systemic_importance(impact, candidates, exposure, components=components).orderBy("rank").toPandas()
+    want = systemic_importance(impact, candidates, exposure).orderBy("rank").toPandas()
+    assert got["id"].tolist() == want["id"].tolist() == ["A", "B", "D", "E"]
+    # D: E at 0.4 → 40 / 600; loss 45 + 18; 1 firm hit (0.4 > 0), EAD share 100 / 600.
+    d = got.set_index("id").loc["D"]
+    assert d["systemic_debtrank"] == pytest.approx(40 / 600) and d["loss_if_default"] == pytest.approx(63.0)
+    assert d["firms_hit"] == 1 and d["ead_hit_share"] == pytest.approx(100 / 600)
+    for column in ("systemic_debtrank", "firms_hit", "new_defaults", "loss_if_default", "ead_hit_share"):
+        assert got[column].tolist() == pytest.approx(want[column].tolist(), rel=1e-12), column
+
+
 # ------------------------------------------------------------------------------------------------ parity
 
 
@@ -217,6 +245,66 @@ def test_monte_carlo_parity(graph: EnterpriseGraph, embedded: AnalysisContext, s
     assert summary["mean_network_pd"] == pytest.approx(expected["mean_network_pd"], rel=1e-9)
     for dist in ("without_contagion", "with_contagion"):
         assert summary["losses"][dist] == pytest.approx(expected["losses"][dist], rel=1e-9)
+
+
+def test_impact_components_in_the_summary(spark_results: dict[str, Any]) -> None:
+    """At the default cap every impact component of 10k runs in one task each: nothing in the rounds."""
+    info = spark_results["summary"]["impact_components"]
+    assert info["largest"] > 100 and info["largest_collected"] == info["largest"]
+    assert info["firms_in_distributed_rounds"] == 0
+
+
+def test_mixed_components_and_rounds_parity(
+    spark: SparkSession, graph: EnterpriseGraph, embedded: AnalysisContext, tables: dict[str, DataFrame],
+    impact: DataFrame,
+) -> None:  # fmt: skip
+    """A cap just below the largest impact component sends that component to the distributed rounds and every other
+    to one task per batch: systemic importance and the Monte Carlo still equal the embedded ones."""
+    from pyspark.sql import functions as F
+
+    from graphrisk.engines.spark import contagion as CT
+
+    everything = CT.impact_components(impact, batches=4, cap=10**9)
+    largest = int(everything.agg(F.max("firms")).first()[0])
+    components = CT.impact_components(impact, batches=4, cap=largest - 1).localCheckpoint()
+    th = CONFIG.threshold
+    exposure = CT.firm_exposure(tables).localCheckpoint()
+    # The 40 largest borrowers (all in the largest component) and up to 20 firms of smaller ones that impact someone.
+    top = CT.candidates_by_exposure(impact, exposure, 40).select("id")
+    sources = impact.select(F.col("source_id").alias("id")).distinct()
+    others = components.where(F.col("_batch") >= 0).join(sources, "id", "left_semi").orderBy("id").limit(20)
+    cands = top.unionByName(others.select("id")).localCheckpoint()
+    sides = cands.join(components, "id").groupBy(F.col("_batch") < 0).count().collect()
+    counts = sorted(r["count"] for r in sides)  # both paths, or the test proves nothing (10k has 8 such firms)
+    assert len(counts) == 2 and counts[0] >= 5 and counts[1] == 40, sides
+    got = CT.systemic_importance(
+        impact, cands, exposure, components=components, batch=64,
+        hit_distress=th("contagion_hit_distress"), min_distress=th("contagion_min_distress"),
+    ).orderBy("rank").toPandas()  # fmt: skip
+    net = C.graph_impact(graph, embedded)
+    ead = graph.ead[: graph.n_enterprises]
+    position = {str(i): k for k, i in enumerate(net.ids)}
+    chosen = [position[r["id"]] for r in cands.collect()]
+    want = C.systemic_importance(
+        net.matrix, chosen, weights=ead, loss_weight=C.loss_weights(graph),
+        ead=ead, ids=net.ids, hit_distress=th("contagion_hit_distress"), min_distress=th("contagion_min_distress"),
+    )  # fmt: skip
+    assert (want["firms_hit"] > 0).sum() > 30
+    assert got["id"].tolist() == want["id"].tolist()
+    assert got["firms_hit"].tolist() == want["firms_hit"].tolist()
+    assert got["new_defaults"].tolist() == want["new_defaults"].tolist()
+    for column in ("systemic_debtrank", "loss_if_default", "ead_hit_share"):
+        assert relative(got[column], want[column]) <= 1e-9, column
+    p, _ = C.standalone_pd(graph)
+    rho = th("contagion_mc_rho")
+    mc = CT.monte_carlo(
+        impact, CT.standalone_pd(tables), exposure, scenarios=60, rho=rho, seed=0, batch=30, components=components
+    ).orderBy("scenario").toPandas()  # fmt: skip
+    expected = C.monte_carlo(net.matrix, p, C.loss_weights(graph), scenarios=60, rho=rho, seed=0).to_frame()
+    for column in ("defaults_without_contagion", "defaults_with_contagion"):
+        assert mc[column].tolist() == expected[column].tolist(), column
+    for column in ("loss_without_contagion", "loss_with_contagion"):
+        assert relative(mc[column], expected[column]) <= 1e-9, column
 
 
 def test_default_cascade_parity(spark: SparkSession, graph: EnterpriseGraph, impact: DataFrame) -> None:

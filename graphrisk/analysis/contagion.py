@@ -74,6 +74,7 @@ __all__ = [
     "loss_weights",
     "monte_carlo",
     "network_pd",
+    "single_hit_figures",
     "spectral_radius",
     "standalone_pd",
     "stress_scenarios",
@@ -353,6 +354,40 @@ def _single_hit_sparse(it: sp.csr_array, seeds: np.ndarray, *, min_distress: flo
         new.eliminate_zeros()
         frontier = new
     return h, rounds
+
+
+def single_hit_figures(
+    it: sp.csr_array,
+    seeds: np.ndarray,
+    w: np.ndarray,
+    loss_weight: np.ndarray,
+    ead: np.ndarray,
+    total_ead: float,
+    *,
+    hit_distress: float = 0.0,
+    min_distress: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Single-hit DebtRank of each seed alone (``it`` = Iᵀ), as the figures of :func:`systemic_importance`:
+    DebtRank on the others (weights ``w``), firms hit above ``hit_distress``, new defaults, loss (the seed's own
+    included) and the share of ``total_ead`` at the others hit.
+
+    The Spark engine calls it on the impact matrix of one batch of whole weak components with the portfolio's
+    weights and total: a default reaches only its own component, so the figures are the same as on the whole.
+
+    >>> it = _transpose(sp.csr_array(np.array([[0, 1.0], [0, 0]])))
+    >>> [x.tolist() for x in single_hit_figures(it, np.array([0]), np.array([0.5, 0.5]), np.ones(2), np.ones(2), 2.0)]
+    [[0.5], [1.0], [1.0], [2.0], [0.5]]
+    """
+    h, _ = _single_hit_sparse(it, seeds, min_distress=min_distress)
+    # The seed's own entry is 1 in its column: counted in loss, taken out of the others' figures.
+    debtrank = h.T @ w - w[seeds]
+    loss = h.T @ loss_weight
+    above = sp.csc_array(h > hit_distress).astype("float64")
+    hit = np.asarray(above.sum(axis=0)).ravel() - 1
+    ead_hit = (above.T @ ead - ead[seeds]) / total_ead if total_ead > 0 else np.zeros(len(seeds))
+    full = sp.csc_array(h >= 1.0 - _EPS).astype("float64")
+    new_defaults = np.asarray(full.sum(axis=0)).ravel() - 1
+    return debtrank, hit, new_defaults, loss, ead_hit
 
 
 def _linear_batch(it: sp.csr_array, h0: np.ndarray, *, tol: float, max_rounds: int) -> tuple[np.ndarray, int]:
@@ -752,16 +787,10 @@ def systemic_importance(
         k = batch or 1024
         for start in range(0, len(cand), k):
             part = cand[start : start + k]
-            h, _ = _single_hit_sparse(it, part, min_distress=min_distress)
             sl = slice(start, start + len(part))
-            # The seed's own entry is 1 in its column: counted in loss, taken out of the others' figures.
-            dr[sl] = h.T @ w - w[part]
-            loss[sl] = h.T @ lw
-            above = sp.csc_array(h > hit_distress).astype("float64")
-            hit[sl] = np.asarray(above.sum(axis=0)).ravel() - 1
-            ead_hit[sl] = (above.T @ ex - ex[part]) / total_ead if total_ead > 0 else 0.0
-            full = sp.csc_array(h >= 1.0 - _EPS).astype("float64")
-            new_def[sl] = np.asarray(full.sum(axis=0)).ravel() - 1
+            dr[sl], hit[sl], new_def[sl], loss[sl], ead_hit[sl] = single_hit_figures(
+                it, part, w, lw, ex, total_ead, hit_distress=hit_distress, min_distress=min_distress
+            )
     else:
         k = batch or _batch_size(n)
         for start in range(0, len(cand), k):

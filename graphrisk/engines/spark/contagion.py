@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, Row, SparkSession
 
 __all__ = [
+    "COMPONENT_CAP",
     "NOT_PORTED",
     "candidates_by_exposure",
     "chain_losses",
@@ -76,6 +77,7 @@ __all__ = [
     "contagion_summary",
     "default_cascade",
     "firm_exposure",
+    "impact_components",
     "linear_debtrank",
     "losses_document",
     "monte_carlo",
@@ -297,15 +299,19 @@ def systemic_importance(
     min_distress: float = 0.0,
     batch: int = 256,
     max_rounds: int = 10_000,
+    components: DataFrame | None = None,
 ) -> DataFrame:
     """Single-hit DebtRank of each candidate (``candidates.id``) defaulting alone, as the embedded
     ``systemic_importance`` with EAD weights (uniform when the portfolio has no EAD).
 
-    Scenarios run ``batch`` candidates at a time: the state is keyed by (scenario, id) and holds only the firms
-    each default reaches, so its size is bounded by ``batch`` × the largest reach. One join and one group-by per
-    round over the firms distressed in the last round. Returns the embedded columns, ranked (``rank`` 1 = most
-    systemic; ties by loss, then id): ``id``, ``systemic_debtrank``, ``rank``, ``firms_hit``, ``new_defaults``,
-    ``loss_if_default``, ``ead_hit_share``.
+    With ``components`` (:func:`impact_components`), candidates in a component of at most its cap run the embedded
+    kernel on their component's impact matrix, one executor task per batch of whole components (a default reaches
+    only its own component); the others, and all of them without ``components``, run distributed rounds:
+    ``batch`` candidates at a time, the state keyed by (scenario, id) and holding only the firms each default
+    reaches (so bounded by ``batch`` × the largest reach), one join and one group-by per round over the firms
+    distressed in the last round. Returns the embedded columns, ranked (``rank`` 1 = most systemic; ties by loss,
+    then id): ``id``, ``systemic_debtrank``, ``rank``, ``firms_hit``, ``new_defaults``, ``loss_if_default``,
+    ``ead_hit_share``.
 
     >>> # doctest: +SKIP
     >>> systemic_importance(impact, candidates_by_exposure(impact, exp, 100), exp, hit_distress=0.05).show(5)
@@ -316,8 +322,19 @@ def systemic_importance(
     total, n = _totals(exposure)
     w = F.col("ead") / total if total > 0 else F.lit(1.0 / max(n, 1))
     firms = exposure.select("id", "ead", "loss_weight", w.alias("w"))
-    cands, batches = _batched(candidates.select("id").distinct(), "id", batch)
+    candidates = candidates.select("id").distinct()
     parts = []
+    if components is not None:
+        parts.append(
+            _systemic_by_component(
+                impact, candidates, firms, components, total, hit_distress=hit_distress, min_distress=min_distress
+            )
+        )
+        # Only the candidates of components above the cap (batch −1) are left for the rounds.
+        big = components.where(F.col("_batch") < 0).select("id")
+        candidates = candidates.join(big, "id", "left_semi")
+        impact = impact.join(big.withColumnRenamed("id", "source_id"), "source_id", "left_semi")
+    cands, batches = _batched(candidates, "id", batch)
     with _rounds(impact.sparkSession) as shuffle:
         edges = _edges(impact, shuffle)
         for b in range(batches):
@@ -467,6 +484,194 @@ def _linear_rounds(edges: DataFrame, seeds: DataFrame, *, tol: float, max_rounds
     return state.where(F.col("h") > 0).select("scenario", "id", "initial", F.col("h").alias("distress"))
 
 
+# ------------------------------------------------------------------------ per batch of whole weak components
+
+COMPONENT_CAP = 2_000_000
+"""Impact components of at most this many firms run the embedded kernels in one executor task, on their own impact
+matrix; larger ones run the distributed rounds. A default reaches only its own weak component, so both give the
+embedded figures. The cap bounds a task's memory: the component's edges as pandas rows and a sparse matrix, and
+dense states of ``graphrisk.analysis.contagion._batch_size`` scenarios (about 256 MB each); docs/spark-sizing.md."""
+
+
+def impact_components(impact: DataFrame, *, batches: int, cap: int = COMPONENT_CAP) -> DataFrame:
+    """``id, component, firms, _batch`` for every firm on an impact edge: its weak component of the impact network
+    (:func:`.graph.connected_components`, labelled by the smallest id), the component's size and its batch,
+    ``pmod(xxhash64(component), batches)`` when the component has at most ``cap`` firms and −1 (the distributed
+    rounds) above. Firms on no impact edge are in no component: their default reaches no one."""
+    F = _F()
+    from graphrisk.engines.spark.graph import connected_components
+
+    comp = connected_components(impact.select(F.col("source_id").alias("src"), F.col("target_id").alias("dst")))
+    sizes = comp.groupBy("component").agg(F.count("*").alias("firms"))
+    batch = F.when(F.col("firms") <= int(cap), F.pmod(F.xxhash64("component"), F.lit(int(batches)))).otherwise(-1)
+    return comp.join(sizes, "component").select("id", "component", "firms", batch.cast("long").alias("_batch"))
+
+
+def _local_transpose(edges: pd.DataFrame, ids: pd.Index) -> Any:
+    """Iᵀ of the impact edges among ``ids`` (sorted), as the embedded ``_transpose`` of the impact matrix."""
+    import scipy.sparse as sp
+
+    from graphrisk.analysis.contagion import _transpose
+
+    n = len(ids)
+    src = ids.get_indexer(pd.Index(edges["source_id"]))
+    dst = ids.get_indexer(pd.Index(edges["target_id"]))
+    matrix = sp.csr_array((edges["impact"].to_numpy(dtype="float64"), (src, dst)), shape=(n, n))
+    return _transpose(matrix)
+
+
+_SYSTEMIC_SCHEMA = (
+    "id string, systemic_debtrank double, firms_hit long, new_defaults long, loss_if_default double, "
+    "ead_hit_share double"
+)
+
+
+def _systemic_batch(
+    edges: pd.DataFrame, firms: pd.DataFrame, *, total_ead: float, hit_distress: float, min_distress: float
+) -> pd.DataFrame:
+    """The embedded single-hit figures of the candidates among ``firms`` (every firm of a batch of whole impact
+    components: ``id, w, loss_weight, ead, candidate``), on the batch's own impact matrix."""
+    from graphrisk.analysis.contagion import single_hit_figures
+
+    firms = firms.sort_values("id", kind="stable").reset_index(drop=True)
+    seeds = np.flatnonzero(firms["candidate"].to_numpy(dtype=bool))
+    if not len(seeds):
+        return pd.DataFrame({c.split()[0]: [] for c in _SYSTEMIC_SCHEMA.split(", ")})
+    it = _local_transpose(edges, pd.Index(firms["id"]))
+    parts = []
+    for start in range(0, len(seeds), 1024):  # the embedded batch of single-hit scenarios
+        part = seeds[start : start + 1024]
+        dr, hit, new, loss, share = single_hit_figures(
+            it, part, _col(firms, "w"), _col(firms, "loss_weight"), _col(firms, "ead"), total_ead,
+            hit_distress=hit_distress, min_distress=min_distress,
+        )  # fmt: skip
+        parts.append(
+            pd.DataFrame(
+                {
+                    "id": firms["id"].to_numpy()[part],
+                    "systemic_debtrank": dr,
+                    "firms_hit": hit.astype("int64"),
+                    "new_defaults": new.astype("int64"),
+                    "loss_if_default": loss,
+                    "ead_hit_share": share,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def _systemic_by_component(
+    impact: DataFrame,
+    candidates: DataFrame,
+    firms: DataFrame,
+    components: DataFrame,
+    total_ead: float,
+    *,
+    hit_distress: float,
+    min_distress: float,
+) -> DataFrame:
+    """:func:`systemic_importance`'s figures (unranked) for the candidates in components of at most the cap: only
+    the batches holding a candidate are shipped, edges and firms cogrouped by batch."""
+    F = _F()
+    small = components.where(F.col("_batch") >= 0).select("id", "_batch")
+    marked = candidates.select("id", F.lit(True).alias("candidate"))
+    nodes = small.join(firms, "id", "left").join(marked, "id", "left").select(
+        "_batch", "id", *(F.coalesce(c, F.lit(0.0)).alias(c) for c in ("w", "loss_weight", "ead")),
+        F.coalesce("candidate", F.lit(False)).alias("candidate"),
+    )  # fmt: skip
+    # The batches holding a candidate: at most the batch count, so a list on the driver.
+    wanted = [int(r[0]) for r in nodes.where("candidate").select("_batch").distinct().collect()]
+    nodes = nodes.where(F.col("_batch").isin(wanted))
+    edges = impact.join(small.select(F.col("id").alias("source_id"), "_batch"), "source_id")
+    edges = edges.where(F.col("_batch").isin(wanted))
+
+    def task(e: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
+        return _systemic_batch(e, f, total_ead=total_ead, hit_distress=hit_distress, min_distress=min_distress)
+
+    # The edges' batch under another name: both sides come from ``components``, and Spark refuses to group two
+    # frames of one lineage by "the same" column.
+    return (
+        edges.select(F.col("_batch").alias("_edge_batch"), "source_id", "target_id", "impact")
+        .groupBy("_edge_batch")
+        .cogroup(nodes.groupBy("_batch"))
+        .applyInPandas(task, schema=_SYSTEMIC_SCHEMA)
+    )
+
+
+_CASCADE_SCHEMA = "scenario long, defaults long, loss double"
+
+
+def _cascade_batch_of_components(edges: pd.DataFrame, firms: pd.DataFrame, *, threshold: float) -> pd.DataFrame:
+    """Every scenario's defaults after the cascade (seeds included) and their loss within a batch of whole impact
+    components: ``firms`` is ``id, loss_weight, scenarios`` (the scenarios in which the firm is an initial
+    default). The embedded ``_cascade_batch`` on the batch's impact matrix, ``_batch_size`` scenarios at a time."""
+    from graphrisk.analysis.contagion import _cascade_batch
+
+    firms = firms.sort_values("id", kind="stable").reset_index(drop=True)
+    n = len(firms)
+    seeded = pd.DataFrame({"pos": np.arange(n), "scenario": firms["scenarios"]}).explode("scenario").dropna()
+    if not len(seeded):
+        return pd.DataFrame({"scenario": [], "defaults": [], "loss": []})
+    pos = seeded["pos"].to_numpy(dtype="int64")
+    scen = seeded["scenario"].to_numpy(dtype="int64")
+    it = _local_transpose(edges, pd.Index(firms["id"]))
+    weight = _col(firms, "loss_weight")
+    scenarios, column = np.unique(scen, return_inverse=True)
+    k = _batch_size(n)
+    defaults, loss = np.zeros(len(scenarios), dtype="int64"), np.zeros(len(scenarios))
+    for start in range(0, len(scenarios), k):
+        m = min(k, len(scenarios) - start)
+        mine = (column >= start) & (column < start + m)
+        s0 = np.zeros((n, m))
+        s0[pos[mine], column[mine] - start] = 1.0
+        _, d, _, _ = _cascade_batch(it, s0, threshold=threshold)
+        defaults[start : start + m] = d.sum(axis=0)
+        loss[start : start + m] = weight @ d.astype("float64")
+    return pd.DataFrame({"scenario": scenarios, "defaults": defaults, "loss": loss})
+
+
+def _cascades_by_component(
+    edges: DataFrame,
+    by_batch: DataFrame,
+    seeds: DataFrame,
+    lw: DataFrame,
+    components: DataFrame,
+    *,
+    threshold: float,
+    distributed: bool,
+) -> DataFrame:
+    """``scenario, defaults_with_contagion, loss_with_contagion`` of the seeds (``scenario, id``): the seeds in
+    components of at most the cap cascade in one task per batch of whole components (``by_batch``: their edges
+    with the batch), those in larger components in distributed rounds over ``edges`` (theirs only; when
+    ``distributed``), and a seed on no impact edge is a default that reaches no one."""
+    F = _F()
+    small = components.where(F.col("_batch") >= 0).select("id", "_batch")
+    seeded = seeds.join(small, "id").groupBy("id").agg(F.collect_list("scenario").alias("scenarios"))
+    nodes = small.join(lw, "id", "left").join(seeded, "id", "left")
+    nodes = nodes.select("_batch", "id", F.coalesce("loss_weight", F.lit(0.0)).alias("loss_weight"), "scenarios")
+
+    def task(e: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
+        return _cascade_batch_of_components(e, f, threshold=threshold)
+
+    grouped = by_batch.groupBy("_edge_batch").cogroup(nodes.groupBy("_batch"))  # named apart as in the systemic step
+    parts = [grouped.applyInPandas(task, schema=_CASCADE_SCHEMA)]
+    alone = seeds.join(components.select("id"), "id", "left_anti").select("scenario", "id")
+    if distributed:
+        big = components.where(F.col("_batch") < 0).select("id")
+        final = _cascade_rounds(edges, seeds.join(big, "id", "left_semi"), threshold=threshold, max_rounds=10_000)
+        alone = alone.unionByName(final.where("defaulted").select("scenario", "id"))
+    parts.append(
+        alone.join(lw, "id", "left")
+        .groupBy("scenario")
+        .agg(F.count("*").alias("defaults"), F.coalesce(F.sum("loss_weight"), F.lit(0.0)).alias("loss"))
+    )
+    return (
+        _union(parts)
+        .groupBy("scenario")
+        .agg(F.sum("defaults").alias("defaults_with_contagion"), F.sum("loss").alias("loss_with_contagion"))
+    )
+
+
 # ---------------------------------------------------------------------------------------------- Monte Carlo
 
 
@@ -503,6 +708,7 @@ def monte_carlo(
     seed: int = 0,
     threshold: float = 1.0,
     batch: int = 500,
+    components: DataFrame | None = None,
 ) -> DataFrame:
     """The embedded ``monte_carlo`` (cascade model) with the same draws: one row per scenario, ``scenario``,
     ``loss_without_contagion``, ``loss_with_contagion``, ``defaults_without_contagion``, ``defaults_with_contagion``.
@@ -510,7 +716,10 @@ def monte_carlo(
     The initial defaults are drawn on the driver with the embedded generator (``numpy.random.default_rng(seed)``,
     one-factor Gaussian copula when ``rho`` > 0), which needs the PD vector there (n floats, in id order as the
     embedded node order) and n draws per scenario; only the defaults drawn go to Spark, one row per scenario with
-    its ids. The cascades run distributed, ``batch`` scenarios at a time (:func:`default_cascade`).
+    its ids, ``batch`` scenarios at a time. Cascades never leave a weak component of the impact network, so a
+    scenario's defaults are the sum over components: with ``components`` (:func:`impact_components`) those of at
+    most its cap run the embedded cascade on their impact matrix, one executor task per batch of whole components,
+    and the others (all, without ``components``) run distributed rounds (:func:`default_cascade`).
 
     >>> # doctest: +SKIP
     >>> monte_carlo(impact, standalone_pd(tables), firm_exposure(tables), scenarios=2000, rho=0.12).show(3)
@@ -522,6 +731,15 @@ def monte_carlo(
     p = np.clip(np.nan_to_num(pdf["pd"].to_numpy(dtype="float64")), 0.0, 1.0)
     lw = exposure.select("id", "loss_weight")
     frames: list[DataFrame] = []
+    if components is not None:
+        # The edges of the components that run in one task, grouped by batch once for every batch of scenarios.
+        small = components.where(F.col("_batch") >= 0)
+        by_batch = impact.join(small.select(F.col("id").alias("source_id"), "_batch"), "source_id")
+        by_batch = by_batch.select(F.col("_batch").alias("_edge_batch"), "source_id", "target_id", "impact")
+        by_batch = by_batch.localCheckpoint()
+        big = components.where(F.col("_batch") < 0).select("id")
+        impact = impact.join(big.withColumnRenamed("id", "source_id"), "source_id", "left_semi")
+        has_big = big.limit(1).count() > 0
 
     def cascade(edges: DataFrame, first: int, upto: int, drawn: dict[int, list[str]]) -> DataFrame:
         # A list of tuples, not a pandas frame: pyspark 3.5's Arrow conversion breaks on pandas 3.
@@ -529,13 +747,18 @@ def monte_carlo(
         seeds = spark.createDataFrame(rows, "scenario long, ids array<string>").select(
             "scenario", F.explode("ids").alias("id"), F.lit(1.0).alias("initial")
         )
-        final = _cascade_rounds(edges, seeds, threshold=threshold, max_rounds=10_000)
-        with_c = (
-            final.where("defaulted")
-            .join(lw, "id")
-            .groupBy("scenario")
-            .agg(F.count("*").alias("defaults_with_contagion"), F.sum("loss_weight").alias("loss_with_contagion"))
-        )
+        if components is None:
+            final = _cascade_rounds(edges, seeds, threshold=threshold, max_rounds=10_000)
+            with_c = (
+                final.where("defaulted")
+                .join(lw, "id")
+                .groupBy("scenario")
+                .agg(F.count("*").alias("defaults_with_contagion"), F.sum("loss_weight").alias("loss_with_contagion"))
+            )
+        else:
+            with_c = _cascades_by_component(
+                edges, by_batch, seeds, lw, components, threshold=threshold, distributed=has_big
+            )
         without = (
             seeds.join(lw, "id")
             .groupBy("scenario")
@@ -761,12 +984,15 @@ def contagion_analysis(
     patterns: DataFrame | None = None,
     batch: int = 256,
     mc_batch: int = 500,
+    component_cap: int | None = COMPONENT_CAP,
 ) -> dict[str, DataFrame]:
     """The embedded ``contagion_analysis`` on Spark, with the thresholds of ``config`` on ``as_of``.
 
     ``impact`` reuses :func:`.steps.impact_edges` already built with the same factors; ``patterns`` (the guarantee
     analysis's ``guarantee_patterns``) adds ``chain_losses`` as the embedded scan does after the guarantees.
     ``batch`` candidates per systemic-importance batch, ``mc_batch`` Monte Carlo scenarios per cascade batch.
+    Systemic importance and the Monte Carlo cascades run the embedded kernels per batch of whole impact components
+    of at most ``component_cap`` firms and distributed rounds for larger ones (``None``: all distributed).
 
     Returns ``contagion`` (one row per firm, ordered by id: ``id, pd, network_pd, systemic_debtrank, rank,
     firms_hit, loss_if_default, reasons``), ``systemic_importance`` (the ranking of the candidates), ``flags``,
@@ -789,6 +1015,10 @@ def contagion_analysis(
     p = standalone_pd(tables).localCheckpoint(eager=False)
     exposure = firm_exposure(tables).localCheckpoint(eager=False)
     npd = network_pd(p, impact)
+    components = None
+    if component_cap is not None:
+        parts = int(impact.sparkSession.conf.get("spark.sql.shuffle.partitions") or "200")
+        components = impact_components(impact, batches=parts, cap=component_cap).localCheckpoint()
     cands = candidates_by_exposure(impact, exposure, int(th("contagion_candidates")))
     ranking = systemic_importance(
         impact,
@@ -797,6 +1027,7 @@ def contagion_analysis(
         hit_distress=th("contagion_hit_distress"),
         min_distress=th("contagion_min_distress"),
         batch=batch,
+        components=components,
     ).localCheckpoint(eager=False)
     scores = (
         p.select("id", "pd")
@@ -817,8 +1048,11 @@ def contagion_analysis(
     scenarios = int(th("contagion_mc_scenarios"))
     if scenarios > 0:
         out["monte_carlo"] = monte_carlo(
-            impact, p, exposure, scenarios=scenarios, rho=th("contagion_mc_rho"), seed=0, batch=mc_batch
-        ).orderBy("scenario")
+            impact, p, exposure, scenarios=scenarios, rho=th("contagion_mc_rho"), seed=0, batch=mc_batch,
+            components=components,
+        ).orderBy("scenario")  # fmt: skip
+    if components is not None:
+        out["impact_components"] = components
     if patterns is not None:
         firms = scores.select("id", "pd", "network_pd").join(exposure.select("id", "loss_weight"), "id")
         out["chain_losses"] = chain_losses(patterns, firms)
@@ -878,6 +1112,24 @@ def contagion_summary(
         doc = losses_document(results["monte_carlo"].toPandas(), rho=rho, seed=0, as_of=as_of)
         figures = {k: doc[k] for k in ("without_contagion", "with_contagion")}
         summary["losses"] = {"scenarios": doc["scenarios"], "rho": rho, "seed": 0, "model": "cascade", **figures}
+    if "impact_components" in results:
+        # What bounds a task (the largest component collected) and how much ran in the distributed rounds.
+        sizes = (
+            results["impact_components"]
+            .groupBy("component")
+            .agg(F.first("firms").alias("firms"), F.first("_batch").alias("b"))
+        )
+        row = sizes.agg(
+            F.max("firms").alias("largest"),
+            F.max(F.when(F.col("b") >= 0, F.col("firms"))).alias("collected"),
+            F.sum(F.when(F.col("b") < 0, F.col("firms"))).alias("rounds"),
+        ).first()
+        assert row is not None
+        summary["impact_components"] = {
+            "largest": int(row["largest"] or 0),
+            "largest_collected": int(row["collected"] or 0),
+            "firms_in_distributed_rounds": int(row["rounds"] or 0),
+        }
     if "chain_losses" in results:
         total = results["chain_losses"].agg(F.sum("el_added")).first()
         summary["chain_el_added"] = float(total[0] or 0.0) if total is not None else 0.0

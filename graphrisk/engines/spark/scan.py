@@ -361,7 +361,10 @@ def run(
         contagion_tables.update({name: keep(f"c_{name}", frame) for name, frame in out.items()})
         return contagion_tables["contagion"]
 
-    where = "distributed: one join + group-by per round; scenarios batched"
+    where = (
+        "network PD distributed (one join + group-by per round); systemic importance and Monte Carlo: the embedded "
+        "kernels per batch of whole impact components up to the cap, distributed rounds above it"
+    )
     step("contagion", where, "contagion.csv", _csv_ints, contagion_scores)
     step("systemic_importance", where, "systemic_importance.csv", _csv_ints,
          lambda: contagion_tables["systemic_importance"])  # fmt: skip
