@@ -514,8 +514,11 @@ def _local_transpose(edges: pd.DataFrame, ids: pd.Index) -> Any:
     from graphrisk.analysis.contagion import _transpose
 
     n = len(ids)
-    src = ids.get_indexer(pd.Index(edges["source_id"]))
-    dst = ids.get_indexer(pd.Index(edges["target_id"]))
+    # Plain object arrays on both sides: an index of Arrow strings looked up with object strings (or the reverse,
+    # as a union with null rows yields) takes pandas' slow path, minutes for a million firms.
+    ids = pd.Index(ids.to_numpy(dtype=object), dtype=object)
+    src = ids.get_indexer(pd.Index(edges["source_id"].to_numpy(dtype=object), dtype=object))
+    dst = ids.get_indexer(pd.Index(edges["target_id"].to_numpy(dtype=object), dtype=object))
     matrix = sp.csr_array((edges["impact"].to_numpy(dtype="float64"), (src, dst)), shape=(n, n))
     return _transpose(matrix)
 
@@ -601,21 +604,31 @@ def _systemic_by_component(
 _CASCADE_SCHEMA = "scenario long, defaults long, loss double"
 
 
-def _cascade_batch_of_components(edges: pd.DataFrame, firms: pd.DataFrame, *, threshold: float) -> pd.DataFrame:
-    """Every scenario's defaults after the cascade (seeds included) and their loss within a batch of whole impact
-    components: ``firms`` is ``id, loss_weight, scenarios`` (the scenarios in which the firm is an initial
-    default). The embedded ``_cascade_batch`` on the batch's impact matrix, ``_batch_size`` scenarios at a time."""
-    from graphrisk.analysis.contagion import _cascade_batch
+def _cascade_batch_of_components(edges: pd.DataFrame, nodes: pd.DataFrame, *, threshold: float) -> pd.DataFrame:
+    """Every scenario's defaults after the cascade (seeds included) and their loss, within one batch of whole
+    impact components. ``edges`` are ``s, t, impact`` by the firms' ranks in the batch (id order); ``nodes`` holds
+    the batch's firms (``local``, ``loss_weight``) and one row of seeds: the scenarios and the ranks of the firms,
+    as two int32 blobs. The embedded ``_cascade_batch`` on the batch's impact matrix, ``_batch_size`` scenarios at
+    a time."""
+    import scipy.sparse as sp
 
-    firms = firms.sort_values("id", kind="stable").reset_index(drop=True)
-    n = len(firms)
-    seeded = pd.DataFrame({"pos": np.arange(n), "scenario": firms["scenarios"]}).explode("scenario").dropna()
-    if not len(seeded):
+    from graphrisk.analysis.contagion import _cascade_batch, _transpose
+
+    blobs = nodes[nodes["scenarios"].notna()]
+    firms = nodes[nodes["local"].notna()]
+    if not len(blobs) or not len(firms):
         return pd.DataFrame({"scenario": [], "defaults": [], "loss": []})
-    pos = seeded["pos"].to_numpy(dtype="int64")
-    scen = seeded["scenario"].to_numpy(dtype="int64")
-    it = _local_transpose(edges, pd.Index(firms["id"]))
-    weight = _col(firms, "loss_weight")
+    n = len(firms)
+    local = firms["local"].to_numpy(dtype="int64")
+    if not np.array_equal(np.sort(local), np.arange(n)):  # ranks from a window over the batch: never silently wrong
+        raise RuntimeError(f"the firms of an impact component batch are not ranked 0..{n - 1}")
+    weight = np.zeros(n)
+    weight[local] = _col(firms, "loss_weight")
+    row = blobs.iloc[0]
+    scen = np.frombuffer(row["scenarios"], dtype="<i4").astype("int64")
+    pos = np.frombuffer(row["locals"], dtype="<i4").astype("int64")
+    src, dst = edges["s"].to_numpy(dtype="int64"), edges["t"].to_numpy(dtype="int64")
+    it = _transpose(sp.csr_array((edges["impact"].to_numpy(dtype="float64"), (src, dst)), shape=(n, n)))
     scenarios, column = np.unique(scen, return_inverse=True)
     k = _batch_size(n)
     defaults, loss = np.zeros(len(scenarios), dtype="int64"), np.zeros(len(scenarios))
@@ -630,45 +643,115 @@ def _cascade_batch_of_components(edges: pd.DataFrame, firms: pd.DataFrame, *, th
     return pd.DataFrame({"scenario": scenarios, "defaults": defaults, "loss": loss})
 
 
-def _cascades_by_component(
-    edges: DataFrame,
-    by_batch: DataFrame,
-    seeds: DataFrame,
-    lw: DataFrame,
+def _monte_carlo_by_component(
+    impact: DataFrame,
+    pd_frame: DataFrame,
+    exposure: DataFrame,
     components: DataFrame,
     *,
+    scenarios: int,
+    rho: float,
+    seed: int,
     threshold: float,
-    distributed: bool,
+    batch: int,
 ) -> DataFrame:
-    """``scenario, defaults_with_contagion, loss_with_contagion`` of the seeds (``scenario, id``): the seeds in
-    components of at most the cap cascade in one task per batch of whole components (``by_batch``: their edges
-    with the batch), those in larger components in distributed rounds over ``edges`` (theirs only; when
-    ``distributed``), and a seed on no impact edge is a default that reaches no one."""
+    """:func:`monte_carlo` with ``components``: the draws stay on the driver as numbers. Per batch of scenarios the
+    driver counts the defaults without contagion and those of firms on no impact edge itself, sends each batch of
+    components its seeds as two int32 blobs (scenario, rank of the firm in the batch), and sends only seeds in
+    components above the cap as ids to the distributed rounds. One row per scenario, as :func:`monte_carlo`."""
     F = _F()
-    small = components.where(F.col("_batch") >= 0).select("id", "_batch")
-    seeded = seeds.join(small, "id").groupBy("id").agg(F.collect_list("scenario").alias("scenarios"))
-    nodes = small.join(lw, "id", "left").join(seeded, "id", "left")
-    nodes = nodes.select("_batch", "id", F.coalesce("loss_weight", F.lit(0.0)).alias("loss_weight"), "scenarios")
+    from pyspark.sql import Window
+
+    spark = impact.sparkSession
+    lw = exposure.select("id", "loss_weight")
+    # Each firm of a component up to the cap gets its rank in its batch (id order): the tasks index their matrix by
+    # it, so edges travel as integers and the driver ships seeds as ranks.
+    small = components.where(F.col("_batch") >= 0).select(
+        "id", "_batch", (F.row_number().over(Window.partitionBy("_batch").orderBy("id")) - 1).cast("int").alias("local")
+    ).localCheckpoint()  # fmt: skip
+    # Per firm in id order (the embedded node order, which the draws follow): PD, loss weight, batch (−1: a
+    # component above the cap, −2: on no impact edge) and rank.
+    firms = (
+        pd_frame.select("id", F.col("pd").cast("double").alias("pd"))
+        .join(lw, "id", "left")
+        .join(components.select("id", "_batch"), "id", "left")
+        .join(small.select("id", "local"), "id", "left")
+        .select(
+            "id", "pd", F.coalesce("loss_weight", F.lit(0.0)).alias("lw"), F.coalesce("_batch", F.lit(-2)).alias("b"),
+            F.coalesce("local", F.lit(-1)).alias("local"),
+        )
+        .orderBy("id")
+        .toPandas()
+    )  # fmt: skip
+    ids = firms["id"].to_numpy(dtype=object)
+    p = np.clip(np.nan_to_num(firms["pd"].to_numpy(dtype="float64")), 0.0, 1.0)
+    weight = firms["lw"].to_numpy(dtype="float64")
+    where = firms["b"].to_numpy(dtype="int64")
+    rank = firms["local"].to_numpy(dtype="int64")
+    src = small.select(F.col("id").alias("source_id"), "_batch", F.col("local").alias("s"))
+    dst = small.select(F.col("id").alias("target_id"), F.col("local").alias("t"))
+    # The edges' batch under another name: both sides of the cogroup come from ``components``, and Spark refuses to
+    # group two frames of one lineage by "the same" column.
+    edges = impact.join(src, "source_id").join(dst, "target_id")
+    edges = edges.select(F.col("_batch").alias("_edge_batch"), "s", "t", "impact").localCheckpoint()
+    members = small.join(lw, "id", "left").select(
+        "_batch", "local", F.coalesce("loss_weight", F.lit(0.0)).alias("loss_weight"),
+        F.lit(None).cast("binary").alias("scenarios"), F.lit(None).cast("binary").alias("locals"),
+    ).localCheckpoint()  # fmt: skip
+    big_impact = impact.join(components.where(F.col("_batch") < 0).select(F.col("id").alias("source_id")), "source_id")
+    has_big = bool((where == -1).any())
 
     def task(e: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
         return _cascade_batch_of_components(e, f, threshold=threshold)
 
-    grouped = by_batch.groupBy("_edge_batch").cogroup(nodes.groupBy("_batch"))  # named apart as in the systemic step
-    parts = [grouped.applyInPandas(task, schema=_CASCADE_SCHEMA)]
-    alone = seeds.join(components.select("id"), "id", "left_anti").select("scenario", "id")
-    if distributed:
-        big = components.where(F.col("_batch") < 0).select("id")
-        final = _cascade_rounds(edges, seeds.join(big, "id", "left_semi"), threshold=threshold, max_rounds=10_000)
-        alone = alone.unionByName(final.where("defaulted").select("scenario", "id"))
-    parts.append(
-        alone.join(lw, "id", "left")
-        .groupBy("scenario")
-        .agg(F.count("*").alias("defaults"), F.coalesce(F.sum("loss_weight"), F.lit(0.0)).alias("loss"))
-    )
-    return (
-        _union(parts)
-        .groupBy("scenario")
-        .agg(F.sum("defaults").alias("defaults_with_contagion"), F.sum("loss").alias("loss_with_contagion"))
+    base, full = np.zeros(scenarios), np.zeros(scenarios)
+    nb, nf = np.zeros(scenarios, dtype="int64"), np.zeros(scenarios, dtype="int64")
+    chunk = min(batch, _batch_size(len(p)))
+    with _rounds(spark) as shuffle:
+        rounds_edges = _edges(big_impact, shuffle) if has_big else None
+        for start, rows, cols in _default_draws(p, scenarios, rho=rho, seed=seed, chunk=chunk):
+            k = start + rows
+            nb += np.bincount(k, minlength=scenarios)
+            base += np.bincount(k, weights=weight[cols], minlength=scenarios)
+            alone = where[cols] == -2  # a default on no impact edge reaches no one
+            nf += np.bincount(k[alone], minlength=scenarios)
+            full += np.bincount(k[alone], weights=weight[cols[alone]], minlength=scenarios)
+            seeds = []
+            for b in np.unique(where[cols][where[cols] >= 0]).tolist():
+                mine = where[cols] == b
+                seeds.append((int(b), bytearray(k[mine].astype("<i4").tobytes()),
+                              bytearray(rank[cols[mine]].astype("<i4").tobytes())))  # fmt: skip
+            parts = []
+            if seeds:
+                blobs = spark.createDataFrame(seeds, "_batch long, scenarios binary, locals binary")
+                blobs = blobs.select(
+                    "_batch", F.lit(None).cast("int").alias("local"), F.lit(None).cast("double").alias("loss_weight"),
+                    "scenarios", "locals",
+                )  # fmt: skip
+                grouped = edges.groupBy("_edge_batch").cogroup(members.unionByName(blobs).groupBy("_batch"))
+                parts.append(grouped.applyInPandas(task, schema=_CASCADE_SCHEMA))
+            if has_big and rounds_edges is not None:
+                big = where[cols] == -1
+                listed: dict[int, list[str]] = {}
+                for s_, i in zip(k[big].tolist(), ids[cols[big]].tolist(), strict=True):
+                    listed.setdefault(int(s_), []).append(str(i))
+                if listed:
+                    frame = spark.createDataFrame(list(listed.items()), "scenario long, ids array<string>")
+                    initial = frame.select("scenario", F.explode("ids").alias("id"), F.lit(1.0).alias("initial"))
+                    final = _cascade_rounds(rounds_edges, initial, threshold=threshold, max_rounds=10_000)
+                    parts.append(
+                        final.where("defaulted").join(lw, "id", "left").groupBy("scenario")
+                        .agg(F.count("*").alias("defaults"), F.coalesce(F.sum("loss_weight"), F.lit(0.0)).alias("loss"))
+                    )  # fmt: skip
+            if parts:
+                for r in _union(parts).collect():  # one row per scenario and part: a few thousand numbers
+                    nf[int(r["scenario"])] += int(r["defaults"])
+                    full[int(r["scenario"])] += float(r["loss"])
+    result = [(int(i), float(base[i]), float(full[i]), int(nb[i]), int(nf[i])) for i in range(scenarios)]
+    return spark.createDataFrame(
+        result,
+        "scenario long, loss_without_contagion double, loss_with_contagion double, "
+        "defaults_without_contagion long, defaults_with_contagion long",
     )
 
 
@@ -724,6 +807,11 @@ def monte_carlo(
     >>> # doctest: +SKIP
     >>> monte_carlo(impact, standalone_pd(tables), firm_exposure(tables), scenarios=2000, rho=0.12).show(3)
     """
+    if components is not None:
+        return _monte_carlo_by_component(
+            impact, pd_frame, exposure, components, scenarios=scenarios, rho=rho, seed=seed, threshold=threshold,
+            batch=batch,
+        )  # fmt: skip
     F = _F()
     spark = impact.sparkSession
     pdf = pd_frame.select("id", F.col("pd").cast("double").alias("pd")).orderBy("id").toPandas()
@@ -731,15 +819,6 @@ def monte_carlo(
     p = np.clip(np.nan_to_num(pdf["pd"].to_numpy(dtype="float64")), 0.0, 1.0)
     lw = exposure.select("id", "loss_weight")
     frames: list[DataFrame] = []
-    if components is not None:
-        # The edges of the components that run in one task, grouped by batch once for every batch of scenarios.
-        small = components.where(F.col("_batch") >= 0)
-        by_batch = impact.join(small.select(F.col("id").alias("source_id"), "_batch"), "source_id")
-        by_batch = by_batch.select(F.col("_batch").alias("_edge_batch"), "source_id", "target_id", "impact")
-        by_batch = by_batch.localCheckpoint()
-        big = components.where(F.col("_batch") < 0).select("id")
-        impact = impact.join(big.withColumnRenamed("id", "source_id"), "source_id", "left_semi")
-        has_big = big.limit(1).count() > 0
 
     def cascade(edges: DataFrame, first: int, upto: int, drawn: dict[int, list[str]]) -> DataFrame:
         # A list of tuples, not a pandas frame: pyspark 3.5's Arrow conversion breaks on pandas 3.
@@ -747,18 +826,13 @@ def monte_carlo(
         seeds = spark.createDataFrame(rows, "scenario long, ids array<string>").select(
             "scenario", F.explode("ids").alias("id"), F.lit(1.0).alias("initial")
         )
-        if components is None:
-            final = _cascade_rounds(edges, seeds, threshold=threshold, max_rounds=10_000)
-            with_c = (
-                final.where("defaulted")
-                .join(lw, "id")
-                .groupBy("scenario")
-                .agg(F.count("*").alias("defaults_with_contagion"), F.sum("loss_weight").alias("loss_with_contagion"))
-            )
-        else:
-            with_c = _cascades_by_component(
-                edges, by_batch, seeds, lw, components, threshold=threshold, distributed=has_big
-            )
+        final = _cascade_rounds(edges, seeds, threshold=threshold, max_rounds=10_000)
+        with_c = (
+            final.where("defaulted")
+            .join(lw, "id")
+            .groupBy("scenario")
+            .agg(F.count("*").alias("defaults_with_contagion"), F.sum("loss_weight").alias("loss_with_contagion"))
+        )
         without = (
             seeds.join(lw, "id")
             .groupBy("scenario")
