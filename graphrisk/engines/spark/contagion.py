@@ -514,8 +514,8 @@ def _local_transpose(edges: pd.DataFrame, ids: pd.Index) -> Any:
     from graphrisk.analysis.contagion import _transpose
 
     n = len(ids)
-    # Plain object arrays on both sides: an index of Arrow strings looked up with object strings (or the reverse,
-    # as a union with null rows yields) takes pandas' slow path, minutes for a million firms.
+    # Object arrays on both sides, so pandas uses one hash table type whatever string dtype Arrow gave each column.
+    # The Monte Carlo path sends ranks instead of ids and needs no lookup at all.
     ids = pd.Index(ids.to_numpy(dtype=object), dtype=object)
     src = ids.get_indexer(pd.Index(edges["source_id"].to_numpy(dtype=object), dtype=object))
     dst = ids.get_indexer(pd.Index(edges["target_id"].to_numpy(dtype=object), dtype=object))
