@@ -53,6 +53,33 @@ def test_network_pd_by_hand(spark: SparkSession) -> None:
     assert got == pytest.approx({"A": 0.1, "B": 0.05, "C": 1.0, "D": 0.2}, rel=1e-12)
 
 
+def test_network_pd_by_component_by_hand(spark: SparkSession) -> None:
+    from graphrisk.engines.spark.contagion import impact_components, network_pd
+
+    # The case above plus the ring E → F → E (impact 0.5 each way, pd 0.2 and 0): with a cap of 2 firms, {A, B}
+    # {C, D} and {E, F} run in tasks and nothing in the rounds; with a cap of 1, all of them run in the rounds.
+    # The ring's fixed point: f = 0.5 e, e = 1 − 0.8 (1 − 0.5 f) → e = 0.2 / 0.8 = 0.25, f = 0.125. G is on no
+    # impact edge and keeps its PD.
+    impact = impact_frame(spark, [("A", "B", 0.5), ("D", "C", 0.3), ("E", "F", 0.5), ("F", "E", 0.5)])
+    pds = spark.createDataFrame(
+        [("A", 0.1), ("B", 0.0), ("C", 1.0), ("D", 0.2), ("E", 0.2), ("F", None), ("G", 0.3)], "id string, pd double"
+    )
+    want = {"A": 0.1, "B": 0.05, "C": 1.0, "D": 0.2, "E": 0.25, "F": 0.125, "G": 0.3}
+    tasks = impact_components(impact, batches=2, cap=2)
+    ranks = sorted((r["_batch"], r["local"], r["id"]) for r in tasks.collect())
+    for b in {b for b, _, _ in ranks}:  # ranks 0..n−1 in id order within each batch
+        mine = [(k, i) for bb, k, i in ranks if bb == b]
+        assert [k for k, _ in mine] == list(range(len(mine))) and [i for _, i in mine] == sorted(i for _, i in mine)
+    rounds = impact_components(impact, batches=2, cap=1)
+    assert {r["_batch"] for r in tasks.collect()} <= {0, 1} and {r["_batch"] for r in rounds.collect()} == {-1}
+    assert {r["local"] for r in rounds.collect()} == {None}
+    for components in (tasks, rounds, None):
+        out = network_pd(pds, impact, components=components).toPandas().set_index("id")
+        assert out["network_pd"].to_dict() == pytest.approx(want, rel=1e-9)
+        assert out["pd"].to_dict() == pytest.approx({**want, "B": 0.0, "E": 0.2, "F": 0.0}, rel=1e-12)
+        assert (out["uplift"] == out["network_pd"] - out["pd"]).all()
+
+
 def test_cascade_and_linear_debtrank_by_hand(spark: SparkSession) -> None:
     from graphrisk.engines.spark.contagion import default_cascade, linear_debtrank
 
@@ -259,7 +286,7 @@ def test_mixed_components_and_rounds_parity(
     impact: DataFrame,
 ) -> None:  # fmt: skip
     """A cap just below the largest impact component sends that component to the distributed rounds and every other
-    to one task per batch: systemic importance and the Monte Carlo still equal the embedded ones."""
+    to one task per batch: network PD, systemic importance and the Monte Carlo still equal the embedded ones."""
     from pyspark.sql import functions as F
 
     from graphrisk.engines.spark import contagion as CT
@@ -296,6 +323,11 @@ def test_mixed_components_and_rounds_parity(
     for column in ("systemic_debtrank", "loss_if_default", "ead_hit_share"):
         assert relative(got[column], want[column]) <= 1e-9, column
     p, _ = C.standalone_pd(graph)
+    npd = CT.network_pd(CT.standalone_pd(tables), impact, components=components).orderBy("id").toPandas()
+    expected_npd = C.network_pd(p, net.matrix, ids=net.ids).to_frame().sort_values("id")
+    assert npd["id"].tolist() == expected_npd["id"].tolist()
+    assert (expected_npd["uplift"] > 0).sum() > 1000
+    assert relative(npd["network_pd"], expected_npd["network_pd"]) <= 1e-9
     rho = th("contagion_mc_rho")
     mc = CT.monte_carlo(
         impact, CT.standalone_pd(tables), exposure, scenarios=60, rho=rho, seed=0, batch=30, components=components

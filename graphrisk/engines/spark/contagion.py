@@ -177,23 +177,76 @@ def network_pd(
     transmission: float = 1.0,
     tol: float = 1e-12,
     max_iter: int = 1000,
+    components: DataFrame | None = None,
 ) -> DataFrame:
     """Network PD (VulnDS) of every firm of ``pd_frame`` (``id``, ``pd``), as the embedded ``network_pd``:
     p(v) = 1 − (1 − pd(v)) · Π_x (1 − min(1, transmission · impact[x, v]) · p(x)) iterated from p = pd until no
-    firm moves by more than ``tol`` (the embedded stopping rule, one global maximum per round).
+    firm moves by more than ``tol``.
 
-    Each round joins the impact edges with the current p of their source and sums, per target, the logs of the
-    survival terms (in log space as embedded, so a product over many neighbours stays exact): one join and one
-    group-by, then the state (one row per firm) is replaced. Returns ``id``, ``pd`` (the standalone PD clipped to
-    [0, 1]), ``network_pd``, ``uplift``.
+    With ``components`` (:func:`impact_components`), each batch of whole components up to the cap runs the embedded
+    ``network_pd`` on its own impact matrix in one executor task: a component's fixed point does not depend on the
+    others, and each batch stops by the same rule (no firm of the batch moves by more than ``tol``), so the results
+    differ from one global iteration by less than the tolerance. Components above the cap, and all firms without
+    ``components``, run distributed rounds: one join of the impact edges with the current p of their source and a
+    group-by per round summing, per target, the logs of the survival terms (log space as embedded, so a product over
+    many neighbours stays exact). A firm on no impact edge keeps its PD. Returns ``id``, ``pd`` (the standalone PD
+    clipped to [0, 1]), ``network_pd``, ``uplift``.
 
     >>> # doctest: +SKIP
     >>> network_pd(standalone_pd(tables), impact).orderBy(F.desc("uplift")).show(3)
     """
     F = _F()
     p0 = F.least(F.lit(1.0), F.greatest(F.lit(0.0), F.coalesce(F.col("pd").cast("double"), F.lit(0.0))))
+    start = pd_frame.select("id", p0.alias("pd"))
+    if components is None:
+        found = _network_pd_rounds(start, impact, transmission=transmission, tol=tol, max_iter=max_iter)
+        return found.select(
+            "id", F.col("p0").alias("pd"), "network_pd", (F.col("network_pd") - F.col("p0")).alias("uplift")
+        )
+    big = components.where(F.col("_batch") < 0).select("id")
+    rounds = _network_pd_rounds(
+        start.join(big, "id", "left_semi"),
+        impact.join(big.withColumnRenamed("id", "source_id"), "source_id", "left_semi"),
+        transmission=transmission, tol=tol, max_iter=max_iter,
+    )  # fmt: skip
+    nodes = components.where(F.col("_batch") >= 0).select("_batch", "id", "local").join(start, "id", "left")
+
+    def task(e: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
+        return _network_pd_batch(e, f, transmission=transmission, tol=tol, max_iter=max_iter)
+
+    batches = (
+        _batch_edges(impact, components)
+        .groupBy("_edge_batch")
+        .cogroup(nodes.groupBy("_batch"))
+        .applyInPandas(task, schema="id string, network_pd double")
+    )
+    found = _union([batches, rounds.select("id", "network_pd")])
+    out = start.join(found, "id", "left").select("id", "pd", F.coalesce("network_pd", "pd").alias("network_pd"))
+    return out.withColumn("uplift", F.col("network_pd") - F.col("pd"))
+
+
+def _network_pd_batch(
+    edges: pd.DataFrame, nodes: pd.DataFrame, *, transmission: float, tol: float, max_iter: int
+) -> pd.DataFrame:
+    """The embedded ``network_pd`` of one batch of whole impact components (``nodes``: ``id, local, pd``; ``edges``
+    from :func:`_batch_edges`)."""
+    from graphrisk.analysis.contagion import network_pd as embedded_network_pd
+
+    if not len(nodes):
+        return pd.DataFrame({"id": [], "network_pd": []})
+    nodes = nodes.sort_values("local", kind="stable")
+    it = _batch_transpose(edges, nodes["local"].to_numpy(dtype="int64"))
+    result = embedded_network_pd(_col(nodes, "pd"), it.T, transmission=transmission, tol=tol, max_iter=max_iter)
+    return pd.DataFrame({"id": nodes["id"].to_numpy(), "network_pd": result.network_pd})
+
+
+def _network_pd_rounds(
+    start: DataFrame, impact: DataFrame, *, transmission: float, tol: float, max_iter: int
+) -> DataFrame:
+    """:func:`network_pd` by distributed rounds over ``start`` (``id``, ``pd`` clipped): ``id, p0, network_pd``."""
+    F = _F()
     with _rounds(impact.sparkSession) as parts:
-        state = pd_frame.select("id", p0.alias("p0")).withColumn("p", F.col("p0")).repartition(parts, "id")
+        state = start.select("id", F.col("pd").alias("p0")).withColumn("p", F.col("p0")).repartition(parts, "id")
         cond = impact.select(
             "source_id", F.col("target_id").alias("id"), F.least(F.lit(1.0), transmission * F.col("impact")).alias("c")
         )
@@ -216,9 +269,7 @@ def network_pd(
             state, row = _materialise(step, F.max("d"))
             if row[0] is None or row[0] <= tol:
                 break
-    return state.select(
-        "id", F.col("p0").alias("pd"), F.col("p").alias("network_pd"), (F.col("p") - F.col("p0")).alias("uplift")
-    )
+    return state.select("id", "p0", F.col("p").alias("network_pd"))
 
 
 # ------------------------------------------------------------------------------------ scenarios, batched
@@ -494,33 +545,53 @@ dense states of ``graphrisk.analysis.contagion._batch_size`` scenarios (about 25
 
 
 def impact_components(impact: DataFrame, *, batches: int, cap: int = COMPONENT_CAP) -> DataFrame:
-    """``id, component, firms, _batch`` for every firm on an impact edge: its weak component of the impact network
-    (:func:`.graph.connected_components`, labelled by the smallest id), the component's size and its batch,
+    """``id, component, firms, _batch, local`` for every firm on an impact edge: its weak component of the impact
+    network (:func:`.graph.connected_components`, labelled by the smallest id), the component's size, its batch,
     ``pmod(xxhash64(component), batches)`` when the component has at most ``cap`` firms and −1 (the distributed
-    rounds) above. Firms on no impact edge are in no component: their default reaches no one."""
+    rounds) above, and ``local``, the firm's rank in its batch in id order (null in batch −1). The per-batch tasks
+    index their impact matrix by ``local``, so edges and seeds travel as integers. Firms on no impact edge are in no
+    component: their default reaches no one."""
     F = _F()
+    from pyspark.sql import Window
+
     from graphrisk.engines.spark.graph import connected_components
 
     comp = connected_components(impact.select(F.col("source_id").alias("src"), F.col("target_id").alias("dst")))
     sizes = comp.groupBy("component").agg(F.count("*").alias("firms"))
     batch = F.when(F.col("firms") <= int(cap), F.pmod(F.xxhash64("component"), F.lit(int(batches)))).otherwise(-1)
-    return comp.join(sizes, "component").select("id", "component", "firms", batch.cast("long").alias("_batch"))
+    out = comp.join(sizes, "component").select("id", "component", "firms", batch.cast("long").alias("_batch"))
+    # Ranked per batch only below the cap: a window over batch −1 would sort the giant components in one task.
+    rank = (F.row_number().over(Window.partitionBy("_batch").orderBy("id")) - 1).cast("int")
+    small = out.where(F.col("_batch") >= 0).withColumn("local", rank)
+    big = out.where(F.col("_batch") < 0).withColumn("local", F.lit(None).cast("int"))
+    return small.unionByName(big)
 
 
-def _local_transpose(edges: pd.DataFrame, ids: pd.Index) -> Any:
-    """Iᵀ of the impact edges among ``ids`` (sorted), as the embedded ``_transpose`` of the impact matrix."""
+def _batch_edges(impact: DataFrame, components: DataFrame) -> DataFrame:
+    """The impact edges inside the components up to the cap as ``_edge_batch, s, t, impact`` (the ranks of source
+    and target in their batch). The batch goes under another name because the cogroups pair these edges with frames
+    of the same lineage, and Spark refuses to group two such frames by "the same" column."""
+    F = _F()
+    small = components.where(F.col("_batch") >= 0)
+    src = small.select(F.col("id").alias("source_id"), "_batch", F.col("local").alias("s"))
+    dst = small.select(F.col("id").alias("target_id"), F.col("local").alias("t"))
+    edges = impact.join(src, "source_id").join(dst, "target_id")
+    return edges.select(F.col("_batch").alias("_edge_batch"), "s", "t", F.col("impact").cast("double").alias("impact"))
+
+
+def _batch_transpose(edges: pd.DataFrame, local: np.ndarray) -> Any:
+    """Iᵀ of one batch (the embedded ``_transpose`` of its impact matrix) from the edges of :func:`_batch_edges`;
+    ``local`` are the ranks of the batch's firms as received, checked to be 0..n−1 so that a wrong rank can never
+    index silently."""
     import scipy.sparse as sp
 
     from graphrisk.analysis.contagion import _transpose
 
-    n = len(ids)
-    # Object arrays on both sides, so pandas uses one hash table type whatever string dtype Arrow gave each column.
-    # The Monte Carlo path sends ranks instead of ids and needs no lookup at all.
-    ids = pd.Index(ids.to_numpy(dtype=object), dtype=object)
-    src = ids.get_indexer(pd.Index(edges["source_id"].to_numpy(dtype=object), dtype=object))
-    dst = ids.get_indexer(pd.Index(edges["target_id"].to_numpy(dtype=object), dtype=object))
-    matrix = sp.csr_array((edges["impact"].to_numpy(dtype="float64"), (src, dst)), shape=(n, n))
-    return _transpose(matrix)
+    n = len(local)
+    if not np.array_equal(np.sort(local), np.arange(n)):
+        raise RuntimeError(f"the firms of an impact component batch are not ranked 0..{n - 1}")
+    src, dst = edges["s"].to_numpy(dtype="int64"), edges["t"].to_numpy(dtype="int64")
+    return _transpose(sp.csr_array((edges["impact"].to_numpy(dtype="float64"), (src, dst)), shape=(n, n)))
 
 
 _SYSTEMIC_SCHEMA = (
@@ -533,14 +604,15 @@ def _systemic_batch(
     edges: pd.DataFrame, firms: pd.DataFrame, *, total_ead: float, hit_distress: float, min_distress: float
 ) -> pd.DataFrame:
     """The embedded single-hit figures of the candidates among ``firms`` (every firm of a batch of whole impact
-    components: ``id, w, loss_weight, ead, candidate``), on the batch's own impact matrix."""
+    components: ``id, local, w, loss_weight, ead, candidate``), on the batch's own impact matrix (``edges`` from
+    :func:`_batch_edges`)."""
     from graphrisk.analysis.contagion import single_hit_figures
 
-    firms = firms.sort_values("id", kind="stable").reset_index(drop=True)
+    firms = firms.sort_values("local", kind="stable").reset_index(drop=True)
     seeds = np.flatnonzero(firms["candidate"].to_numpy(dtype=bool))
     if not len(seeds):
         return pd.DataFrame({c.split()[0]: [] for c in _SYSTEMIC_SCHEMA.split(", ")})
-    it = _local_transpose(edges, pd.Index(firms["id"]))
+    it = _batch_transpose(edges, firms["local"].to_numpy(dtype="int64"))
     parts = []
     for start in range(0, len(seeds), 1024):  # the embedded batch of single-hit scenarios
         part = seeds[start : start + 1024]
@@ -576,29 +648,21 @@ def _systemic_by_component(
     """:func:`systemic_importance`'s figures (unranked) for the candidates in components of at most the cap: only
     the batches holding a candidate are shipped, edges and firms cogrouped by batch."""
     F = _F()
-    small = components.where(F.col("_batch") >= 0).select("id", "_batch")
+    small = components.where(F.col("_batch") >= 0).select("id", "_batch", "local")
     marked = candidates.select("id", F.lit(True).alias("candidate"))
     nodes = small.join(firms, "id", "left").join(marked, "id", "left").select(
-        "_batch", "id", *(F.coalesce(c, F.lit(0.0)).alias(c) for c in ("w", "loss_weight", "ead")),
+        "_batch", "id", "local", *(F.coalesce(c, F.lit(0.0)).alias(c) for c in ("w", "loss_weight", "ead")),
         F.coalesce("candidate", F.lit(False)).alias("candidate"),
     )  # fmt: skip
     # The batches holding a candidate: at most the batch count, so a list on the driver.
     wanted = [int(r[0]) for r in nodes.where("candidate").select("_batch").distinct().collect()]
     nodes = nodes.where(F.col("_batch").isin(wanted))
-    edges = impact.join(small.select(F.col("id").alias("source_id"), "_batch"), "source_id")
-    edges = edges.where(F.col("_batch").isin(wanted))
+    edges = _batch_edges(impact, components).where(F.col("_edge_batch").isin(wanted))
 
     def task(e: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
         return _systemic_batch(e, f, total_ead=total_ead, hit_distress=hit_distress, min_distress=min_distress)
 
-    # The edges' batch under another name: both sides come from ``components``, and Spark refuses to group two
-    # frames of one lineage by "the same" column.
-    return (
-        edges.select(F.col("_batch").alias("_edge_batch"), "source_id", "target_id", "impact")
-        .groupBy("_edge_batch")
-        .cogroup(nodes.groupBy("_batch"))
-        .applyInPandas(task, schema=_SYSTEMIC_SCHEMA)
-    )
+    return edges.groupBy("_edge_batch").cogroup(nodes.groupBy("_batch")).applyInPandas(task, schema=_SYSTEMIC_SCHEMA)
 
 
 _CASCADE_SCHEMA = "scenario long, defaults long, loss double"
@@ -610,9 +674,7 @@ def _cascade_batch_of_components(edges: pd.DataFrame, nodes: pd.DataFrame, *, th
     the batch's firms (``local``, ``loss_weight``) and one row of seeds: the scenarios and the ranks of the firms,
     as two int32 blobs. The embedded ``_cascade_batch`` on the batch's impact matrix, ``_batch_size`` scenarios at
     a time."""
-    import scipy.sparse as sp
-
-    from graphrisk.analysis.contagion import _cascade_batch, _transpose
+    from graphrisk.analysis.contagion import _cascade_batch
 
     blobs = nodes[nodes["scenarios"].notna()]
     firms = nodes[nodes["local"].notna()]
@@ -620,15 +682,12 @@ def _cascade_batch_of_components(edges: pd.DataFrame, nodes: pd.DataFrame, *, th
         return pd.DataFrame({"scenario": [], "defaults": [], "loss": []})
     n = len(firms)
     local = firms["local"].to_numpy(dtype="int64")
-    if not np.array_equal(np.sort(local), np.arange(n)):  # ranks from a window over the batch: never silently wrong
-        raise RuntimeError(f"the firms of an impact component batch are not ranked 0..{n - 1}")
+    it = _batch_transpose(edges, local)
     weight = np.zeros(n)
     weight[local] = _col(firms, "loss_weight")
     row = blobs.iloc[0]
     scen = np.frombuffer(row["scenarios"], dtype="<i4").astype("int64")
     pos = np.frombuffer(row["locals"], dtype="<i4").astype("int64")
-    src, dst = edges["s"].to_numpy(dtype="int64"), edges["t"].to_numpy(dtype="int64")
-    it = _transpose(sp.csr_array((edges["impact"].to_numpy(dtype="float64"), (src, dst)), shape=(n, n)))
     scenarios, column = np.unique(scen, return_inverse=True)
     k = _batch_size(n)
     defaults, loss = np.zeros(len(scenarios), dtype="int64"), np.zeros(len(scenarios))
@@ -660,22 +719,15 @@ def _monte_carlo_by_component(
     components its seeds as two int32 blobs (scenario, rank of the firm in the batch), and sends only seeds in
     components above the cap as ids to the distributed rounds. One row per scenario, as :func:`monte_carlo`."""
     F = _F()
-    from pyspark.sql import Window
-
     spark = impact.sparkSession
     lw = exposure.select("id", "loss_weight")
-    # Each firm of a component up to the cap gets its rank in its batch (id order): the tasks index their matrix by
-    # it, so edges travel as integers and the driver ships seeds as ranks.
-    small = components.where(F.col("_batch") >= 0).select(
-        "id", "_batch", (F.row_number().over(Window.partitionBy("_batch").orderBy("id")) - 1).cast("int").alias("local")
-    ).localCheckpoint()  # fmt: skip
+    small = components.where(F.col("_batch") >= 0).select("id", "_batch", "local")
     # Per firm in id order (the embedded node order, which the draws follow): PD, loss weight, batch (−1: a
     # component above the cap, −2: on no impact edge) and rank.
     firms = (
         pd_frame.select("id", F.col("pd").cast("double").alias("pd"))
         .join(lw, "id", "left")
-        .join(components.select("id", "_batch"), "id", "left")
-        .join(small.select("id", "local"), "id", "left")
+        .join(components.select("id", "_batch", "local"), "id", "left")
         .select(
             "id", "pd", F.coalesce("loss_weight", F.lit(0.0)).alias("lw"), F.coalesce("_batch", F.lit(-2)).alias("b"),
             F.coalesce("local", F.lit(-1)).alias("local"),
@@ -688,12 +740,7 @@ def _monte_carlo_by_component(
     weight = firms["lw"].to_numpy(dtype="float64")
     where = firms["b"].to_numpy(dtype="int64")
     rank = firms["local"].to_numpy(dtype="int64")
-    src = small.select(F.col("id").alias("source_id"), "_batch", F.col("local").alias("s"))
-    dst = small.select(F.col("id").alias("target_id"), F.col("local").alias("t"))
-    # The edges' batch under another name: both sides of the cogroup come from ``components``, and Spark refuses to
-    # group two frames of one lineage by "the same" column.
-    edges = impact.join(src, "source_id").join(dst, "target_id")
-    edges = edges.select(F.col("_batch").alias("_edge_batch"), "s", "t", "impact").localCheckpoint()
+    edges = _batch_edges(impact, components).localCheckpoint()
     members = small.join(lw, "id", "left").select(
         "_batch", "local", F.coalesce("loss_weight", F.lit(0.0)).alias("loss_weight"),
         F.lit(None).cast("binary").alias("scenarios"), F.lit(None).cast("binary").alias("locals"),
@@ -1065,8 +1112,8 @@ def contagion_analysis(
     ``impact`` reuses :func:`.steps.impact_edges` already built with the same factors; ``patterns`` (the guarantee
     analysis's ``guarantee_patterns``) adds ``chain_losses`` as the embedded scan does after the guarantees.
     ``batch`` candidates per systemic-importance batch, ``mc_batch`` Monte Carlo scenarios per cascade batch.
-    Systemic importance and the Monte Carlo cascades run the embedded kernels per batch of whole impact components
-    of at most ``component_cap`` firms and distributed rounds for larger ones (``None``: all distributed).
+    Network PD, systemic importance and the Monte Carlo cascades run the embedded kernels per batch of whole impact
+    components of at most ``component_cap`` firms and distributed rounds for larger ones (``None``: all distributed).
 
     Returns ``contagion`` (one row per firm, ordered by id: ``id, pd, network_pd, systemic_debtrank, rank,
     firms_hit, loss_if_default, reasons``), ``systemic_importance`` (the ranking of the candidates), ``flags``,
@@ -1088,11 +1135,11 @@ def contagion_analysis(
     impact = impact.localCheckpoint(eager=False)
     p = standalone_pd(tables).localCheckpoint(eager=False)
     exposure = firm_exposure(tables).localCheckpoint(eager=False)
-    npd = network_pd(p, impact)
     components = None
     if component_cap is not None:
         parts = int(impact.sparkSession.conf.get("spark.sql.shuffle.partitions") or "200")
         components = impact_components(impact, batches=parts, cap=component_cap).localCheckpoint()
+    npd = network_pd(p, impact, components=components).localCheckpoint(eager=False)
     cands = candidates_by_exposure(impact, exposure, int(th("contagion_candidates")))
     ranking = systemic_importance(
         impact,
