@@ -3,11 +3,12 @@
     python bench/spark_contagion.py                                  # 1M portfolio, local[2], default cap
     python bench/spark_contagion.py --size 100000 --scenarios 500
     python bench/spark_contagion.py --cap 0                          # every component in the distributed rounds
-    python bench/spark_contagion.py --skip-network-pd                # its rounds take minutes at 1M
+    python bench/spark_contagion.py --skip-network-pd
 
 Reads ``bench/out/portfolio-<N>-s0`` (``bench/spark.py`` generates it) without validation, builds the impact
 edges, and prints on stdout the seconds of each step: impact components, systemic importance of
-``contagion_candidates`` firms, the Monte Carlo (``--scenarios``), network PD. The scan's thresholds otherwise.
+``contagion_candidates`` firms, the Monte Carlo (``--scenarios``), network PD (all per batch of impact components
+up to the cap, distributed rounds above it). The scan's thresholds otherwise.
 Session 5 measured with it on 1M, local[2], a quiet machine: components 73 s, systemic 19 s, Monte Carlo 326 s
 (docs/spark-sizing.md). Never part of the test suite.
 """
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     if not args.skip_network_pd:
-        timed("network pd", lambda: CT.network_pd(p, impact))
+        timed("network pd", lambda: CT.network_pd(p, impact, components=components))
     largest = components.agg({"firms": "max"}).first()
     print(f"contagion steps on {args.size:,} firms, {args.master}, cap {cap:,}, {scenarios:,} scenarios, "
           f"largest impact component {int(largest[0] or 0) if largest else 0:,}")  # fmt: skip
