@@ -270,6 +270,9 @@ def test_monte_carlo_parity(graph: EnterpriseGraph, embedded: AnalysisContext, s
     for name in ("impact_links", "candidates", "too_connected_to_fail", "network_pd_uplift", "notes"):
         assert summary[name] == expected[name], name
     assert summary["mean_network_pd"] == pytest.approx(expected["mean_network_pd"], rel=1e-9)
+    # The largest eigenvalue over the component batches, each to ARPACK's 1e-8: the whole matrix's.
+    assert expected["spectral_radius"] > 0.1
+    assert summary["spectral_radius"] == pytest.approx(expected["spectral_radius"], rel=1e-6)
     for dist in ("without_contagion", "with_contagion"):
         assert summary["losses"][dist] == pytest.approx(expected["losses"][dist], rel=1e-9)
 
@@ -279,6 +282,22 @@ def test_impact_components_in_the_summary(spark_results: dict[str, Any]) -> None
     info = spark_results["summary"]["impact_components"]
     assert info["largest"] > 100 and info["largest_collected"] == info["largest"]
     assert info["firms_in_distributed_rounds"] == 0
+
+
+def test_spectral_radius_by_hand(spark: SparkSession) -> None:
+    from graphrisk.engines.spark.contagion import impact_components, spectral_radius
+
+    # Two components: the ring A ⇄ B (0.5 and 0.8: eigenvalues ±√0.4) and the chain C → D → E (nilpotent: 0).
+    # The matrix's spectral radius is the larger of the blocks', √0.4, whether they share a task or not; above
+    # the cap there is no figure.
+    impact = impact_frame(spark, [("A", "B", 0.5), ("B", "A", 0.8), ("C", "D", 0.9), ("D", "E", 0.9)])
+    for batches in (1, 2):
+        radius = spectral_radius(impact, impact_components(impact, batches=batches, cap=3))
+        assert radius == pytest.approx(0.4**0.5, rel=1e-9)
+    assert spectral_radius(impact, impact_components(impact, batches=2, cap=2)) is None
+    chain = impact_frame(spark, [("C", "D", 0.9), ("D", "E", 0.9)])
+    # Nilpotent: 0, to ARPACK's tolerance (the embedded solve gives the same few 1e-9 on this matrix).
+    assert spectral_radius(chain, impact_components(chain, batches=1, cap=3)) == pytest.approx(0.0, abs=1e-7)
 
 
 def test_mixed_components_and_rounds_parity(

@@ -8,18 +8,20 @@ what                            embedded counterpart                            
 ==============================  ================================================  ====================================
 :func:`standalone_pd`,          ``standalone_pd``, ``loss_weights``, ``ead``      projections and one group-by
 :func:`firm_exposure`
-:func:`network_pd`              ``network_pd`` (VulnDS fixed point)               per round one join of the edges with
-                                                                                  the firms' PD, one group-by per
-                                                                                  target; a max per round stops it
+:func:`network_pd`              ``network_pd`` (VulnDS fixed point)               the embedded kernel per batch of whole
+                                                                                  impact components; above the cap, per
+                                                                                  round one join + group-by per target
 :func:`candidates_by_exposure`  ``candidates_by_exposure``                        a group-by and a distributed top-k
-:func:`systemic_importance`     ``systemic_importance`` (single hit, sparse)      scenarios batched: state keyed by
-                                                                                  (scenario, id), one join + group-by
-                                                                                  per round over the newly distressed
-:func:`default_cascade`         ``default_cascade`` / ``_cascade_batch``          the same, over the new defaults
+:func:`systemic_importance`     ``systemic_importance`` (single hit, sparse)      the embedded kernel per batch of
+                                                                                  components; above the cap, scenarios
+                                                                                  batched: state keyed by (scenario,
+                                                                                  id), one join + group-by per round
+:func:`default_cascade`         ``default_cascade`` / ``_cascade_batch``          rounds as above, over new defaults
 :func:`linear_debtrank`         ``debtrank(method="linear")``                     the same, over the increments
 :func:`monte_carlo`             ``monte_carlo`` (cascade model)                   draws on the driver (the embedded
                                                                                   generator, scenario by scenario);
-                                                                                  the cascades distributed, batched
+                                                                                  cascades per batch of components
+:func:`spectral_radius`         ``spectral_radius`` (ARPACK)                      per batch of components, the largest
 :func:`chain_losses`            ``chain_losses``                                  explode + join + group-by; reasons
                                                                                   in a pandas UDF
 :func:`contagion_flags`         the analysis's flags and ``reasons``              filters; reasons and evidence in a
@@ -32,8 +34,10 @@ partitioning by firm and the edges theirs by source: a round shuffles only the d
 control numbers (one per round), a few scalars (total EAD, firm count) and the Monte Carlo's per-scenario losses
 (one row per scenario, for the quantiles) reach the driver, plus the PD vector for the Monte Carlo draws.
 
-Not ported: the spectral radius of the summary (ARPACK on the whole matrix) and the ``[[stress]]`` scenarios of
-``graphrisk.toml`` (their contagion paths); :data:`NOT_PORTED` says so and the scan lists it.
+Network PD, systemic importance, the Monte Carlo cascades and the spectral radius run the embedded kernels per batch
+of whole impact components up to :data:`COMPONENT_CAP` (:func:`impact_components`); the rounds above serve larger
+components. Not ported: the ``[[stress]]`` scenarios of ``graphrisk.toml`` (their contagion paths), and the
+spectral radius of a component above the cap; :data:`NOT_PORTED` says so and the scan lists it.
 
 >>> # doctest: +SKIP
 >>> out = contagion_analysis(tables, date(2026, 6, 30), Config())
@@ -82,12 +86,13 @@ __all__ = [
     "losses_document",
     "monte_carlo",
     "network_pd",
+    "spectral_radius",
     "standalone_pd",
     "systemic_importance",
 ]
 
 NOT_PORTED: tuple[str, ...] = (
-    "contagion: spectral radius of the impact matrix (summary)",
+    "contagion: spectral radius of impact components above the cap (summary: null, with a note)",
     "contagion: [[stress]] scenarios of graphrisk.toml (stress.csv, stress_hits.csv, their contagion paths)",
 )
 
@@ -204,11 +209,14 @@ def network_pd(
             "id", F.col("p0").alias("pd"), "network_pd", (F.col("network_pd") - F.col("p0")).alias("uplift")
         )
     big = components.where(F.col("_batch") < 0).select("id")
-    rounds = _network_pd_rounds(
-        start.join(big, "id", "left_semi"),
-        impact.join(big.withColumnRenamed("id", "source_id"), "source_id", "left_semi"),
-        transmission=transmission, tol=tol, max_iter=max_iter,
-    )  # fmt: skip
+    parts = []
+    if big.limit(1).count():  # the rounds only for components above the cap
+        rounds = _network_pd_rounds(
+            start.join(big, "id", "left_semi"),
+            impact.join(big.withColumnRenamed("id", "source_id"), "source_id", "left_semi"),
+            transmission=transmission, tol=tol, max_iter=max_iter,
+        )  # fmt: skip
+        parts.append(rounds.select("id", "network_pd"))
     nodes = components.where(F.col("_batch") >= 0).select("_batch", "id", "local").join(start, "id", "left")
 
     def task(e: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
@@ -220,7 +228,7 @@ def network_pd(
         .cogroup(nodes.groupBy("_batch"))
         .applyInPandas(task, schema="id string, network_pd double")
     )
-    found = _union([batches, rounds.select("id", "network_pd")])
+    found = _union([batches, *parts])
     out = start.join(found, "id", "left").select("id", "pd", F.coalesce("network_pd", "pd").alias("network_pd"))
     return out.withColumn("uplift", F.col("network_pd") - F.col("pd"))
 
@@ -592,6 +600,37 @@ def _batch_transpose(edges: pd.DataFrame, local: np.ndarray) -> Any:
         raise RuntimeError(f"the firms of an impact component batch are not ranked 0..{n - 1}")
     src, dst = edges["s"].to_numpy(dtype="int64"), edges["t"].to_numpy(dtype="int64")
     return _transpose(sp.csr_array((edges["impact"].to_numpy(dtype="float64"), (src, dst)), shape=(n, n)))
+
+
+def spectral_radius(impact: DataFrame, components: DataFrame) -> float | None:
+    """The largest absolute eigenvalue of the impact matrix (the embedded ``spectral_radius``: below 1 small shocks
+    die out in the linear model). The matrix is block-diagonal by weak component, so its eigenvalues are those of
+    the blocks: the embedded ARPACK solve runs on each batch of whole components up to the cap in one executor task,
+    and the driver takes the largest. ``None`` when a component is above the cap (no distributed eigen-solver), or
+    when no firm is on an impact edge it is 0. Each solve converges to ARPACK's 1e-8, so the figure equals the
+    embedded one to about that.
+
+    >>> # doctest: +SKIP
+    >>> spectral_radius(impact, impact_components(impact, batches=8))
+    0.93
+    """
+    F = _F()
+    if components.where(F.col("_batch") < 0).limit(1).count():
+        return None
+
+    def task(edges: pd.DataFrame) -> pd.DataFrame:
+        import scipy.sparse as sp
+
+        from graphrisk.analysis.contagion import spectral_radius as embedded_spectral_radius
+
+        n = int(max(edges["s"].max(), edges["t"].max())) + 1  # every firm of a component is on one of its edges
+        src, dst = edges["s"].to_numpy(dtype="int64"), edges["t"].to_numpy(dtype="int64")
+        matrix = sp.csr_array((edges["impact"].to_numpy(dtype="float64"), (src, dst)), shape=(n, n))
+        return pd.DataFrame({"radius": [embedded_spectral_radius(matrix)]})
+
+    radii = _batch_edges(impact, components).groupBy("_edge_batch").applyInPandas(task, schema="radius double")
+    row = radii.agg(F.max("radius")).first()
+    return float(row[0]) if row is not None and row[0] is not None else 0.0
 
 
 _SYSTEMIC_SCHEMA = (
@@ -1188,8 +1227,8 @@ def contagion_summary(
     config: Config | None = None,
 ) -> dict[str, Any]:
     """The embedded analysis's summary from the results of :func:`contagion_analysis` (small aggregates collected):
-    impact links, candidates, flag counts, mean PDs, the Monte Carlo figures and the data-quality notes. The
-    spectral radius is not ported (``None``; see :data:`NOT_PORTED`)."""
+    impact links, the spectral radius (:func:`spectral_radius`, with ``impact_components`` in ``results``), candidates,
+    flag counts, mean PDs, the Monte Carlo figures and the data-quality notes."""
     F = _F()
     th = (config or Config()).threshold
     ent = tables["enterprises"]
@@ -1219,7 +1258,7 @@ def contagion_summary(
     summary: dict[str, Any] = {
         "as_of": as_of.isoformat(),
         "impact_links": int(impact.count()),
-        "spectral_radius": None,
+        "spectral_radius": None,  # below: per batch of impact components when none is above the cap
         "candidates": int(results["systemic_importance"].count()),
         "too_connected_to_fail": counts.get("too_connected_to_fail", 0),
         "network_pd_uplift": counts.get("network_pd_uplift", 0),
@@ -1234,6 +1273,10 @@ def contagion_summary(
         figures = {k: doc[k] for k in ("without_contagion", "with_contagion")}
         summary["losses"] = {"scenarios": doc["scenarios"], "rho": rho, "seed": 0, "model": "cascade", **figures}
     if "impact_components" in results:
+        radius = spectral_radius(impact, results["impact_components"])
+        summary["spectral_radius"] = radius
+        if radius is None:
+            notes.append("The spectral radius is not computed: an impact component is above the cap of firms per task.")
         # What bounds a task (the largest component collected) and how much ran in the distributed rounds.
         sizes = (
             results["impact_components"]
