@@ -102,3 +102,96 @@ def test_risk_scores_equal_the_embedded_scores(
     for col in ("severity", "flag_count", "flags", "reasons"):
         assert got[col].astype(str).tolist() == want[col].astype(str).tolist(), col
     assert (got["risk_score"] - want["risk_score"].astype(float)).abs().max() <= 1e-9
+
+
+def test_report_page(spark_report: Path, summary: dict[str, Any], graph: EnterpriseGraph) -> None:
+    """report.html: self-contained, the most severe flag with its firm's name, the top row of each main table, the
+    contagion figures, and the cluster counts the summary gives."""
+    import html as html_module
+
+    page = (spark_report / "report.html").read_text(encoding="utf-8")
+    assert summary["steps"]["report"]["file"] == "report.html" and summary["steps"]["report"]["rows"] > 50
+    # Nothing loaded from anywhere, and no script: the Spark page draws no pictures.
+    assert "default-src 'none'" in page and "<script" not in page
+    assert 'src="http' not in page and 'href="http' not in page
+    for title in ("Guarantee circles and chains", "Connected counterparties", "Contagion", "Hidden links",
+                  "Risk clusters", "Ownership and actual controllers", "Input data"):  # fmt: skip
+        assert f"<h2>{title}" in page, title
+    flags = pd.read_csv(spark_report / "flags.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    first = flags.iloc[0]
+    assert first["severity"] == "high" and html_module.escape(first["reason"]) in page
+    firms = graph.nodes[graph.nodes["kind"] == "enterprise"]
+    names = dict(zip(firms["id"].astype(str), firms["name"], strict=True))
+    if first["entity_id"] in names:
+        assert html_module.escape(str(names[first["entity_id"]])) in page
+    exposures = pd.read_csv(spark_report / "group_exposures.csv", encoding="utf-8-sig", dtype={"counterparty_id": str})
+    top = exposures.sort_values(["ead", "counterparty_id"], ascending=[False, True]).iloc[0]
+    assert html_module.escape(top["counterparty_id"]) in page
+    systemic = pd.read_csv(spark_report / "systemic_importance.csv", encoding="utf-8-sig", dtype={"id": str})
+    assert html_module.escape(systemic.sort_values("rank").iloc[0]["id"]) in page
+    radius = summary["contagion"]["spectral_radius"]
+    assert radius is not None and f"{radius:.3f}" in page
+    clusters = pd.read_csv(spark_report / "clusters.csv", encoding="utf-8-sig")
+    assert summary["risk_clusters_by_severity"] == clusters["severity"].value_counts().to_dict()
+    assert f"{summary['risk_clusters_by_severity'].get('high', 0):,}" in page
+    assert "Loss exceedance" in page  # the Monte Carlo chart, from losses.json
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "portfolio"
+
+
+def test_since_marks_new_and_resolved_flags(spark: SparkSession, tmp_path: Path) -> None:
+    """``--since`` with --engine spark: against the embedded scan's flags of the example minus three rows and plus
+    two made-up ones, the three come back ``new``, the two are ``resolved``, the rest ``unchanged`` — as the embedded
+    ``compare_flags`` marks the same flags — and the page lists the changes."""
+    from graphrisk.scan import compare_flags
+
+    env = {"GRAPHRISK_PSEUDONYM_KEY": "spark-since"}
+    first = tmp_path / "embedded"
+    r = CliRunner(env=env).invoke(main, ["scan", str(EXAMPLE), "--out", str(first), "--as-of", DAY])
+    assert r.exit_code == 0, r.output
+    previous = pd.read_csv(first / "flags.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    dropped = previous[previous["analysis"] == "guarantees"].head(3)
+    assert len(dropped) == 3
+    made_up = pd.DataFrame(
+        [{"entity_id": f"GONE-{i}", "flag": "in_large_circle", "severity": "high",
+          "reason": 'circle, "quoted"\nover two lines', "evidence": "{}", "analysis": "guarantees"} for i in (1, 2)]
+    )  # fmt: skip
+    previous = pd.concat([previous.drop(dropped.index), made_up], ignore_index=True)
+    (tmp_path / "previous").mkdir()
+    previous.to_csv(tmp_path / "previous" / "flags.csv", index=False, encoding="utf-8-sig")
+    out = tmp_path / "spark"
+    r = CliRunner(env=env).invoke(
+        main, ["scan", str(EXAMPLE), "--engine", "spark", "--as-of", DAY, "--out", str(out),
+               "--since", str(tmp_path / "previous")]
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "since" in r.output and "3 new" in r.output
+    got = pd.read_csv(out / "flags.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    key = ["entity_id", "flag", "analysis"]
+    new = got[got["change"] == "new"]
+    assert sorted(map(tuple, new[key].to_numpy().tolist())) == sorted(map(tuple, dropped[key].to_numpy().tolist()))
+    assert set(got["change"]) == {"new", "unchanged"}
+    resolved = pd.read_csv(out / "resolved_flags.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert set(resolved["change"]) == {"resolved"}
+    assert {"GONE-1", "GONE-2"} <= set(resolved["entity_id"])
+    assert resolved.set_index("entity_id").loc["GONE-1", "reason"] == 'circle, "quoted"\nover two lines'
+    # The embedded rule on the same two sets gives the same marks and the same resolved rows.
+    marked, gone = compare_flags(got.drop(columns=["change"]), previous)
+    assert marked["change"].tolist() == got["change"].tolist()
+    assert sorted(map(tuple, gone[key].to_numpy().tolist())) == sorted(map(tuple, resolved[key].to_numpy().tolist()))
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["changes"] == {"since": str(tmp_path / "previous"), "new": 3, "unchanged": len(got) - 3,
+                                  "resolved": len(resolved)}  # fmt: skip
+    assert summary["steps"]["resolved_flags"]["file"] == "resolved_flags.csv"
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Changes since" in page and "GONE-1" in page
+
+
+def test_since_without_flags_is_a_clear_error(spark: SparkSession, tmp_path: Path) -> None:
+    out = tmp_path / "spark"
+    r = CliRunner().invoke(
+        main, ["scan", str(EXAMPLE), "--engine", "spark", "--out", str(out), "--since", str(tmp_path / "nothing")]
+    )
+    assert r.exit_code == 1 and "point --since at a previous scan" in r.output and "Traceback" not in r.output
+    assert not (out / "summary.json").exists()

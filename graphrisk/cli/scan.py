@@ -125,7 +125,7 @@ def _write_back(
 @click.option(
     "--since",
     "since",
-    type=click.Path(path_type=Path, exists=True),
+    type=click.Path(),  # text: with --engine spark it may be a URI (hdfs://…); a missing path is reported below
     default=None,
     help="A previous report folder (or its flags.csv): mark flags new or unchanged and list the resolved ones.",
 )
@@ -152,7 +152,7 @@ def scan(
     strict: bool,
     as_of: datetime | None,
     fail_on: str | None,
-    since: Path | None,
+    since: str | None,
     log_format: str,
     engine: str,
     spark_master: str | None,
@@ -167,15 +167,22 @@ def scan(
     if engine == "spark":  # imported here: the embedded scan must not need pyspark
         from graphrisk.engines.spark.scan import Neo4jTarget, run_cli
 
-        if load_first or since is not None:
-            raise click.UsageError("--load and --since are not available with --engine spark yet.")
+        if load_first:
+            raise click.UsageError("--load is not available with --engine spark yet: run graphrisk load first.")
         target = None
         if neo4j_uri is not None:
             from graphrisk.cli.neo4j_options import _password
 
             target = Neo4jTarget(neo4j_uri, neo4j_user or "neo4j", _password(neo4j_uri), database or None)
         code = run_cli(
-            data_dir, out_dir, master=spark_master, as_of=as_of, neo4j=target, fail_on=fail_on, strict=strict
+            data_dir,
+            out_dir,
+            master=spark_master,
+            as_of=as_of,
+            neo4j=target,
+            fail_on=fail_on,
+            strict=strict,
+            since=since,
         )
         sys.exit(code)
     log = _Log(log_format)
@@ -190,7 +197,7 @@ def scan(
             strict,
             as_of,
             fail_on,
-            since,
+            Path(since) if since is not None else None,
             log,
         )
     except GraphriskError as exc:

@@ -9,15 +9,18 @@ Both are distributed (group-by per entity); only the writer collects, and a larg
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from graphrisk.analysis import FLAG_COLUMNS, SEVERITIES
 from graphrisk.config import Config
+from graphrisk.errors import InputFileError
+from graphrisk.scan import CHANGE_KEY
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["ordered_flags", "risk_scores", "union_flags"]
+__all__ = ["flag_changes", "ordered_flags", "read_previous_flags", "risk_scores", "union_flags"]
 
 
 def _F():  # type: ignore[no-untyped-def]
@@ -46,14 +49,68 @@ def union_flags(parts: list[tuple[str, DataFrame]]) -> DataFrame | None:
 
 def ordered_flags(flags: DataFrame) -> DataFrame:
     """The embedded scan's order: severity (high first), flag, entity (then analysis and reason, so reruns and
-    engines agree row for row)."""
+    engines agree row for row). A ``change`` column (``--since``) is kept, last, as the embedded flags.csv has it."""
     F = _F()
+    extra = [F.col("change")] if "change" in flags.columns else []
     return (
         flags.withColumn("_o", _severity_order())
         .orderBy("_o", "flag", "entity_id", "analysis", "reason", "evidence")
         .drop("_o")
-        .select(*FLAG_COLUMNS, F.col("analysis"))
+        .select(*FLAG_COLUMNS, F.col("analysis"), *extra)
     )
+
+
+def read_previous_flags(spark: SparkSession, since: str | Path) -> DataFrame:
+    """A previous scan's flags for ``--since``: its ``--out`` folder (``flags.csv``, or the ``flags.parquet`` folder
+    a large Spark run writes) or the flags file itself, on any filesystem the session reads; every column as text.
+
+    Raises :class:`~graphrisk.errors.InputFileError` naming the path and the fix when there are no flags there or
+    the file lacks the key columns."""
+    from graphrisk.engines.spark.fs import location
+
+    base = location(since, spark)
+    found = [base / "flags.csv", base / "flags.parquet"] if base.is_dir() and base.suffix != ".parquet" else [base]
+    path = next((f for f in found if f.exists()), None)
+    if path is None:
+        raise InputFileError(str(base), "--since found no flags.csv", "point --since at a previous scan's --out folder")
+    if path.suffix == ".parquet":
+        frame = spark.read.parquet(str(path))
+        frame = frame.select(*[frame[c].cast("string").alias(c) for c in frame.columns])
+    else:
+        # The scans write CSV with pandas: UTF-8 with a BOM, "" inside quotes, texts that may span lines.
+        frame = (
+            spark.read.option("header", True).option("multiLine", True).option("escape", '"')
+            .option("encoding", "UTF-8").csv(str(path))
+        )  # fmt: skip
+        frame = frame.toDF(*[c.lstrip("\ufeff") for c in frame.columns])
+    missing = sorted({"entity_id", "flag", "severity"} - set(frame.columns))
+    if missing:
+        raise InputFileError(
+            str(path), f"not a graphrisk flags.csv (missing columns {missing})", "give a scan's flags.csv"
+        )
+    F = _F()
+    for column in (*FLAG_COLUMNS, "analysis"):
+        if column not in frame.columns:
+            frame = frame.withColumn(column, F.lit(""))
+    return frame.select(*FLAG_COLUMNS, "analysis").fillna("")
+
+
+def flag_changes(current: DataFrame, previous: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """The embedded ``compare_flags`` on Spark: each current flag marked ``new`` or ``unchanged`` (``change``)
+    against the previous run's (same entity, flag and analysis: ``CHANGE_KEY``), and the previous flags no longer
+    raised, marked ``resolved``. Two joins on the key; nothing is collected.
+
+    >>> # doctest: +SKIP
+    >>> marked, resolved = flag_changes(flags, read_previous_flags(spark, "/reports/2026-11-26"))
+    """
+    F = _F()
+    key = list(CHANGE_KEY)
+    seen = previous.select(*key).distinct().withColumn("_seen", F.lit(True))
+    marked = current.join(seen, key, "left").select(
+        *current.columns, F.when(F.col("_seen"), F.lit("unchanged")).otherwise(F.lit("new")).alias("change")
+    )
+    resolved = previous.join(current.select(*key).distinct(), key, "left_anti").withColumn("change", F.lit("resolved"))
+    return marked, resolved.select(*FLAG_COLUMNS, "analysis", "change")
 
 
 def risk_scores(flags: DataFrame, config: Config | None = None, *, reason_chars: int = 120) -> DataFrame:

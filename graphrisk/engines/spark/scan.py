@@ -33,7 +33,8 @@ __all__ = ["NOT_PORTED", "Neo4jTarget", "run", "run_cli"]
 # Embedded analyses and steps with no Spark counterpart yet (issue 9, later milestones).
 NOT_PORTED: tuple[str, ...] = (
     *CT_NOT_PORTED,
-    "report.html (the Spark engine writes tables, flags and scores; no HTML report yet)",
+    "report.html: the pictures of the top clusters (the page has the flags, figures and top rows of each table)",
+    "scan --load (load with graphrisk load, then scan with --engine spark --neo4j-uri)",
 )
 
 
@@ -119,12 +120,15 @@ def run(
     progress: Any = None,
     neo4j: Neo4jTarget | None = None,
     pseudonym_key: bytes | None = None,
+    since: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run the ported steps on ``data_dir`` and write their tables and ``summary.json`` into ``out_dir``.
 
     With ``neo4j`` the tables are read from that server through the Neo4j Connector for Apache Spark (``data_dir``
     still gives ``graphrisk.toml``) and the results that have a Spark write-back go back to it with the run id.
-    Returns the summary. ``progress`` (a callable taking one line of text) hears each step as it ends.
+    ``since`` (a previous ``--out`` folder or its flags file) marks each flag ``new`` or ``unchanged`` and writes the
+    flags no longer raised to ``resolved_flags.csv``, as the embedded ``--since``. Returns the summary.
+    ``progress`` (a callable taking one line of text) hears each step as it ends.
     """
     say = progress or (lambda _line: None)
     day = as_of or date.today()
@@ -137,6 +141,11 @@ def run(
     th = cfg.threshold
     out.mkdir(parents=True, exist_ok=True)
     steps: dict[str, dict[str, Any]] = {}
+    previous = None
+    if since is not None:  # read first, so that a wrong --since stops the run before any work
+        from graphrisk.engines.spark.flags import read_previous_flags
+
+        previous = read_previous_flags(spark, since).cache()
 
     def step(name: str, where: str, file: str, write: Any, make: Any) -> None:
         # ``make`` builds the frame inside the timing: DebtRank iterates eagerly, the others are lazy plans.
@@ -362,8 +371,8 @@ def run(
         return contagion_tables["contagion"]
 
     where = (
-        "network PD distributed (one join + group-by per round); systemic importance and Monte Carlo: the embedded "
-        "kernels per batch of whole impact components up to the cap, distributed rounds above it"
+        "network PD, systemic importance, Monte Carlo and spectral radius: the embedded kernels per batch of whole "
+        "impact components up to the cap, distributed rounds above it"
     )
     step("contagion", where, "contagion.csv", _csv_ints, contagion_scores)
     step("systemic_importance", where, "systemic_importance.csv", _csv_ints,
@@ -402,8 +411,20 @@ def run(
 
     flags = union_flags(flag_parts)
     by_severity: dict[str, int] = {}
+    changes: dict[str, Any] | None = None
+    if flags is not None and previous is not None:
+        from graphrisk.engines.spark.flags import flag_changes
+
+        marked, resolved = flag_changes(flags, previous)
+        flags = marked
+        step("resolved_flags", "two joins on (entity, flag, analysis)", "resolved_flags.csv", _csv_ordered,
+             lambda: ordered_flags(resolved))  # fmt: skip
     if flags is not None:
         flags = keep("flags", flags)
+        if previous is not None:
+            counts = {str(r["change"]): int(r["count"]) for r in flags.groupBy("change").count().collect()}
+            changes = {"since": str(since), "new": counts.get("new", 0), "unchanged": counts.get("unchanged", 0),
+                       "resolved": int(steps["resolved_flags"]["rows"])}  # fmt: skip
         step("flags", "distributed; sorted and written from the driver", "flags.csv", _csv_ordered,
              lambda: ordered_flags(flags))  # fmt: skip
         step("risk_scores", "distributed (group-by per entity)", "risk_scores.csv", _csv_ordered,
@@ -436,6 +457,7 @@ def run(
         "neo4j_writeback": written_back,
         "data_quality": data_quality,
         "flags_by_severity": by_severity,
+        "changes": changes,
         "largest_guarantee_component": largest_component,
         # The largest risk-graph component bounds the one task that runs Leiden on it (docs/spark-sizing.md).
         "largest_risk_cluster_component": cluster_stats.get("largest_component", 0),
@@ -456,6 +478,43 @@ def run(
         "steps": steps,
         "not_ported": list(NOT_PORTED),
     }
+    # The report page from a few hundred collected rows: the most severe flags, the top rows of the main tables
+    # and the names of the firms they show.
+    import pandas as pd
+
+    from graphrisk.analysis import FLAG_COLUMNS
+    from graphrisk.engines.spark.report import collect_listings, firm_names, most_severe_flags, render_spark_report
+
+    t0 = time.perf_counter()
+    summary["risk_clusters_by_severity"] = {
+        str(r["severity"]): int(r["count"]) for r in cluster_tables["clusters"].groupBy("severity").count().collect()
+    }
+    frames = {
+        name: frame
+        for part in (guarantee_tables, group_tables, contagion_tables, link_tables, cluster_tables)
+        for name, frame in part.items()
+        if name != "flags"
+    }
+    listings = collect_listings(frames)
+    shown = most_severe_flags(flags) if flags is not None else pd.DataFrame(columns=list(FLAG_COLUMNS))
+    ids = [*shown["entity_id"]]
+    for column in ("counterparty_id", "id", "a_id", "b_id", "top_member"):
+        ids += [str(v) for table in listings.values() if column in table for v in table[column].dropna()]
+    report_changes = None
+    if changes is not None and flags is not None:
+        # The page lists the first 30 of each, as the embedded page; the files have all of them.
+        new = most_severe_flags(flags.where(F.col("change") == "new"), 30)
+        gone = most_severe_flags(resolved, 30)
+        counted = {k: changes[k] for k in ("new", "unchanged", "resolved")}
+        report_changes = {"since": changes["since"], "counts": counted, "new": new, "resolved": gone}
+    html = render_spark_report(
+        summary, listings, shown, firm_names(tables["enterprises"], ids), losses=losses, changes=report_changes
+    )
+    (out / "report.html").write_text(html, encoding="utf-8")
+    steps["report"] = {"where": "top rows collected with limits; rendered on the driver", "file": "report.html",
+                       "rows": int(sum(len(t) for t in listings.values()) + len(shown)),
+                       "seconds": round(time.perf_counter() - t0, 3)}  # fmt: skip
+    say(f"report: report.html ({steps['report']['seconds']:.1f} s)")
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return summary
 
@@ -479,6 +538,7 @@ def run_cli(
     neo4j: Neo4jTarget | None = None,
     fail_on: str | None = None,
     strict: bool = False,
+    since: str | None = None,
 ) -> int:
     """The ``--engine spark`` branch of ``graphrisk scan``: progress on stderr; exit 0, 1 (an error, or rejected
     rows with ``strict``) or 3 (flags at the ``fail_on`` severity or worse), as the embedded scan."""
@@ -486,11 +546,15 @@ def run_cli(
     try:
         # Under spark-submit the master is the submitter's (None); otherwise local[2] unless --spark-master.
         summary = run(data_dir, out_dir, master=None if submitted() else master or "local[2]", as_of=day, neo4j=neo4j,
-                      progress=lambda line: print(line, file=sys.stderr, flush=True))  # fmt: skip
+                      progress=lambda line: print(line, file=sys.stderr, flush=True), since=since)  # fmt: skip
     except (SparkEngineError, GraphriskError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
-    print(f"spark engine: wrote {out_dir} (see summary.json for what ran where and what is not ported)")
+    message = f"spark engine: wrote {out_dir} (see summary.json for what ran where and what is not ported)"
+    if summary.get("changes"):
+        c = summary["changes"]
+        message += f"; since {since}: {c['new']} new, {c['resolved']} resolved"
+    print(message)
     rejected = sum(int(t.get("rejected", 0)) for t in summary["data_quality"].get("tables", {}).values())
     if strict and rejected:
         print(f"--strict: {rejected:,} input row(s) rejected (see rejects.csv)", file=sys.stderr)
